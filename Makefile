@@ -1,0 +1,105 @@
+# strong-lens toolchain: build, test, install, benchmarks, demo.
+#
+#   make            build libcommon and every tool (installs Debian packages first
+#                   when a pkg-config check fails)
+#   make check      C unit tests and bats CLI tests; SANITIZE=1 for ASan + UBSan
+#   make bench      benchmarks, printed as ratios against peers run alongside
+#   make demo       the main job, end to end
+#   make install    PREFIX=/usr/local by default
+#   make deps       install the Debian packages this needs
+
+VERSION   := 0.1.0
+PREFIX    ?= /usr/local
+PKGS      := cfitsio openblas fftw3f msgpack libpng
+DEB_PKGS  := build-essential pkg-config libcfitsio-dev libopenblas-dev libfftw3-dev \
+             libmsgpack-dev libpng-dev bats jq parallel bzip2
+
+# Objects of a sanitizer build live apart, so the two never mix.
+ifeq ($(SANITIZE),1)
+O         := build/sanitize
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+OPT       := -O1 -g
+else
+O         := build/release
+SAN_FLAGS :=
+OPT       := -O2 -g
+endif
+
+DEPS_OK := $(shell pkg-config --exists $(PKGS) 2>/dev/null && command -v bats >/dev/null && command -v jq >/dev/null && echo yes)
+
+ifneq ($(DEPS_OK),yes)
+# A fresh machine: install the packages, then start again with the flags they provide.
+.DEFAULT_GOAL := all
+all check bench demo install:
+	$(MAKE) deps
+	$(MAKE) $@
+else
+
+CC      ?= cc
+CFLAGS  ?= $(OPT)
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread $(SAN_FLAGS) \
+           -DSL_VERSION='"$(VERSION)"' -Ilibcommon $(shell pkg-config --cflags $(PKGS))
+LDFLAGS += -pthread $(SAN_FLAGS)
+LDLIBS  := $(shell pkg-config --libs $(PKGS)) -lm
+
+LIB_SRC   := $(wildcard libcommon/*.c)
+LIB_OBJ   := $(LIB_SRC:%.c=$(O)/%.o)
+LIB       := $(O)/libcommon.a
+TOOL_SRC  := $(wildcard tools/sl-*.c)
+TOOLS     := $(TOOL_SRC:tools/%.c=$(O)/bin/%)
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+UNITS     := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
+BATS      := $(wildcard tests/cli/*.bats)
+
+.PHONY: all check unit cli bench demo install clean deps
+all: $(TOOLS)
+
+$(O)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(O)/bin/%: $(O)/tools/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+$(O)/tests/%: $(O)/tests/unit/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+-include $(LIB_OBJ:.o=.d) $(TOOLS:$(O)/bin/%=$(O)/tools/%.d) $(UNIT_SRC:%.c=$(O)/%.d)
+
+# Tests run with one BLAS thread and the C locale, so results never depend on
+# the machine's defaults.
+TEST_ENV := LC_ALL=C OPENBLAS_NUM_THREADS=1 SL_BIN=$(CURDIR)/$(O)/bin PATH="$(CURDIR)/$(O)/bin:$$PATH"
+
+check: unit cli
+unit: $(UNITS)
+	@set -e; for t in $(UNITS); do echo "unit: $$t"; $(TEST_ENV) $$t; done
+cli: $(TOOLS)
+	$(TEST_ENV) bats $(BATS)
+
+bench: $(TOOLS)
+	@for b in bench/*.sh; do $(TEST_ENV) sh $$b || exit 1; done
+
+install: $(TOOLS)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
+	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin
+	install -m 644 man/man1/*.1 $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 644 man/man5/*.5 $(DESTDIR)$(PREFIX)/share/man/man5
+
+endif
+
+deps:
+	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	else echo "all Debian packages present"; fi
+
+clean:
+	rm -rf build
