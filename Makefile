@@ -38,7 +38,7 @@ else
 CC      ?= cc
 CFLAGS  ?= $(OPT)
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread $(SAN_FLAGS) \
-           -DSL_VERSION='"$(VERSION)"' -Ilibcommon $(shell pkg-config --cflags $(PKGS))
+           -DSL_VERSION='"$(VERSION)"' -Ilibcommon -Itools $(shell pkg-config --cflags $(PKGS))
 LDFLAGS += -pthread $(SAN_FLAGS)
 LDLIBS  := $(shell pkg-config --libs $(PKGS)) -lm
 
@@ -49,6 +49,7 @@ TOOL_SRC  := $(wildcard tools/sl-*.c)
 TOOLS     := $(TOOL_SRC:tools/%.c=$(O)/bin/%)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNITS     := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
+FIXTURES  := $(patsubst tests/fixtures/%.c,$(O)/tests/%,$(wildcard tests/fixtures/*.c))
 BATS      := $(wildcard tests/cli/*.bats)
 
 .PHONY: all check unit cli bench demo install clean deps
@@ -62,7 +63,12 @@ $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(O)/bin/%: $(O)/tools/%.o $(LIB)
+# tools/cli.c is the command-line part every tool shares (options, errors, exits).
+$(O)/bin/%: $(O)/tools/%.o $(O)/tools/cli.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $< $(O)/tools/cli.o $(LIB) $(LDLIBS)
+
+$(O)/tests/%: $(O)/tests/fixtures/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
@@ -70,19 +76,20 @@ $(O)/tests/%: $(O)/tests/unit/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
--include $(LIB_OBJ:.o=.d) $(TOOLS:$(O)/bin/%=$(O)/tools/%.d) $(UNIT_SRC:%.c=$(O)/%.d)
+-include $(FIXTURES:$(O)/tests/%=$(O)/tests/fixtures/%.d) $(LIB_OBJ:.o=.d) $(TOOLS:$(O)/bin/%=$(O)/tools/%.d) $(O)/tools/cli.d $(UNIT_SRC:%.c=$(O)/%.d)
 
 # Tests run with one BLAS thread and the C locale, so results never depend on
 # the machine's defaults.
-TEST_ENV := LC_ALL=C OPENBLAS_NUM_THREADS=1 SL_BIN=$(CURDIR)/$(O)/bin PATH="$(CURDIR)/$(O)/bin:$$PATH"
+TEST_ENV := LC_ALL=C OPENBLAS_NUM_THREADS=1 SL_BIN=$(CURDIR)/$(O)/bin SL_TESTS=$(CURDIR)/$(O)/tests \
+            PATH="$(CURDIR)/$(O)/bin:$(CURDIR)/$(O)/tests:$$PATH"
 
 check: unit cli
 unit: $(UNITS)
 	@set -e; for t in $(UNITS); do echo "unit: $$t"; $(TEST_ENV) $$t; done
-cli: $(TOOLS)
+cli: $(TOOLS) $(FIXTURES)
 	$(TEST_ENV) bats $(BATS)
 
-bench: $(TOOLS)
+bench: $(TOOLS) $(FIXTURES)
 	@for b in bench/*.sh; do $(TEST_ENV) sh $$b || exit 1; done
 
 install: $(TOOLS)

@@ -1,0 +1,161 @@
+#include "image.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void sl_image_init(sl_image *img)
+{
+    memset(img, 0, sizeof *img);
+}
+
+void sl_image_free(sl_image *img)
+{
+    free(img->pixels);
+    free(img->background_map);
+    sl_image_init(img);
+}
+
+int sl_image_band(const sl_image *img, const char *name)
+{
+    for (int b = 0; b < img->n_bands; b++)
+        if (strcmp(img->bands[b], name) == 0)
+            return b;
+    return -1;
+}
+
+static int grow(float **buf, size_t *cap, size_t n, const sl_record *rec, sl_err *err)
+{
+    if (n <= *cap)
+        return 0;
+    float *p = realloc(*buf, n * sizeof *p);
+    if (!p)
+        return sl_err_set(err, "%s: record %ld: out of memory for %zu pixels", rec->file,
+                          rec->num, n);
+    *buf = p;
+    *cap = n;
+    return 0;
+}
+
+/* An optional per-band array of numbers, each in (lo, hi]. */
+static int per_band(const sl_record *rec, const char *key, int n_bands, double lo, double hi,
+                    double *out, int *present, sl_err *err)
+{
+    *present = sl_rec_get(rec, key) != NULL;
+    if (!*present)
+        return 0;
+    if (sl_rec_nums(rec, key, out, (size_t)n_bands, err) < 0)
+        return -1;
+    for (int b = 0; b < n_bands; b++)
+        if (!(out[b] > lo && out[b] <= hi))
+            return sl_rec_fail(rec, key, err, "band %d: %g is out of range (%g, %g]", b, out[b],
+                               lo, hi);
+    return 0;
+}
+
+static int read_bands(sl_image *img, const sl_record *rec, sl_err *err)
+{
+    const msgpack_object *bands = sl_rec_get(rec, "bands");
+    if (!bands)
+        return sl_rec_fail(rec, "bands", err, "missing");
+    if (bands->type != MSGPACK_OBJECT_ARRAY || bands->via.array.size < 1 ||
+        bands->via.array.size > SL_MAX_BANDS)
+        return sl_rec_fail(rec, "bands", err, "expected array of 1 to %d band names, got %s",
+                           SL_MAX_BANDS, sl_obj_type_name(bands));
+    img->n_bands = (int)bands->via.array.size;
+    for (int b = 0; b < img->n_bands; b++) {
+        const msgpack_object *o = &bands->via.array.ptr[b];
+        if (o->type != MSGPACK_OBJECT_STR || o->via.str.size == 0 ||
+            o->via.str.size >= sizeof img->bands[b])
+            return sl_rec_fail(rec, "bands", err, "element %d: expected a band name of 1 to %zu "
+                               "characters", b, sizeof img->bands[b] - 1);
+        memcpy(img->bands[b], o->via.str.ptr, o->via.str.size);
+        img->bands[b][o->via.str.size] = '\0';
+    }
+    return 0;
+}
+
+/* Everything but the pixel copies; sets *n_pixels. */
+static int read_header_fields(sl_image *img, const sl_record *rec, size_t *n_pixels, sl_err *err)
+{
+    int64_t v;
+    if (sl_rec_int(rec, "id", INT64_MIN, INT64_MAX, &img->id, err) < 0 ||
+        sl_rec_int(rec, "width", 1, SL_MAX_SIDE, &v, err) < 0)
+        return -1;
+    img->width = (int)v;
+    if (sl_rec_int(rec, "height", 1, SL_MAX_SIDE, &v, err) < 0)
+        return -1;
+    img->height = (int)v;
+    if (read_bands(img, rec, err) < 0 || sl_rec_num(rec, "pixel_scale", &img->pixel_scale, err) < 0)
+        return -1;
+    if (!(img->pixel_scale > 0 && img->pixel_scale < 3600))
+        return sl_rec_fail(rec, "pixel_scale", err, "%g arcsec is out of range (0, 3600)",
+                           img->pixel_scale);
+    *n_pixels = (size_t)img->width * img->height * img->n_bands;
+    if (*n_pixels > SL_MAX_PIXELS)
+        return sl_rec_fail(rec, "pixels", err, "%d x %d x %d bands is more than %zu pixels",
+                           img->width, img->height, img->n_bands, SL_MAX_PIXELS);
+    int present;
+    if (per_band(rec, "background", img->n_bands, -1e30, 1e30, img->background, &present, err) < 0)
+        return -1;
+    if (!present && !sl_rec_get(rec, "background_map"))
+        return sl_rec_fail(rec, "background", err, "missing (and no background_map)");
+    if (per_band(rec, "zero_point", img->n_bands, 0, 100, img->zero_point, &img->has_zero_point,
+                 err) < 0 ||
+        per_band(rec, "gain", img->n_bands, 0, 1e6, img->gain, &img->has_gain, err) < 0)
+        return -1;
+    img->is_patch = sl_rec_get(rec, "parent") != NULL;
+    if (img->is_patch) {
+        if (sl_rec_int(rec, "parent", INT64_MIN, INT64_MAX, &img->parent, err) < 0 ||
+            sl_rec_int(rec, "x0", -SL_MAX_SIDE, 16 * (int64_t)SL_MAX_SIDE, &v, err) < 0)
+            return -1;
+        img->x0 = (int)v;
+        if (sl_rec_int(rec, "y0", -SL_MAX_SIDE, 16 * (int64_t)SL_MAX_SIDE, &v, err) < 0)
+            return -1;
+        img->y0 = (int)v;
+        if (sl_rec_int(rec, "border", 0, SL_MAX_SIDE, &v, err) < 0)
+            return -1;
+        img->border = (int)v;
+    }
+    return 0;
+}
+
+int sl_image_read(sl_image *img, const sl_record *rec, sl_err *err)
+{
+    size_t n;
+    if (read_header_fields(img, rec, &n, err) < 0)
+        return -1;
+    if (grow(&img->pixels, &img->pixels_cap, n, rec, err) < 0 ||
+        sl_rec_f32(rec, "pixels", img->pixels, n, err) < 0)
+        return -1;
+    if (sl_rec_get(rec, "background_map")) {
+        if (grow(&img->background_map, &img->background_cap, n, rec, err) < 0 ||
+            sl_rec_f32(rec, "background_map", img->background_map, n, err) < 0)
+            return -1;
+        size_t plane = (size_t)img->width * img->height;
+        for (int b = 0; b < img->n_bands; b++) {
+            double sum = 0;
+            for (size_t i = 0; i < plane; i++)
+                sum += img->background_map[b * plane + i];
+            img->background[b] = sum / (double)plane;
+        }
+    } else {
+        free(img->background_map);
+        img->background_map = NULL;
+        img->background_cap = 0;
+    }
+    return 0;
+}
+
+int sl_image_check(const sl_record *rec, sl_err *err)
+{
+    sl_image img;
+    sl_image_init(&img);
+    size_t n;
+    int rc = read_header_fields(&img, rec, &n, err);
+    if (rc == 0)
+        rc = sl_rec_f32_check(rec, "pixels", n, err);
+    if (rc == 0 && sl_rec_get(rec, "background_map"))
+        rc = sl_rec_f32_check(rec, "background_map", n, err);
+    sl_image_free(&img);
+    return rc;
+}

@@ -1,0 +1,841 @@
+#include "record.h"
+
+#include "output.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define READ_CHUNK ((size_t)1 << 20)
+#define WRITE_BUFFER ((size_t)1 << 20)
+
+/* A copy of a header record, kept for provenance. */
+typedef struct saved_header {
+    char *raw;
+    size_t len;
+} saved_header;
+
+struct sl_reader {
+    char *name;
+    int fd;
+    char *buf;            /* bytes read and not yet consumed are buf[start, end) */
+    size_t cap, start, end;
+    int eof;
+    msgpack_unpacked unpacked;
+    long num;             /* records read so far */
+    int show_framing;
+    int in_segment;       /* a header was read and its end not yet */
+    long segment_start;   /* record number of that header */
+    long segment_count;   /* data records in the current segment */
+    int replay_header;    /* peek consumed a header that sl_read must still show */
+    msgpack_unpacked replay;
+    saved_header *headers; /* every header seen; headers[taken..] not yet taken */
+    size_t n_headers, m_headers, taken;
+};
+
+/* ---- Reading -------------------------------------------------------------- */
+
+sl_reader *sl_reader_open(const char *path, sl_err *err)
+{
+    int is_stdin = !path || strcmp(path, "-") == 0;
+    int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY);
+    if (fd < 0) {
+        sl_err_set(err, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (!is_stdin && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        close(fd);
+        sl_err_set(err, "%s: is a directory", path);
+        return NULL;
+    }
+    sl_reader *r = calloc(1, sizeof *r);
+    if (!r || !(r->name = strdup(is_stdin ? "-" : path))) {
+        free(r);
+        if (!is_stdin)
+            close(fd);
+        sl_err_set(err, "%s: out of memory", path);
+        return NULL;
+    }
+    r->fd = fd;
+    msgpack_unpacked_init(&r->unpacked);
+    msgpack_unpacked_init(&r->replay);
+    return r;
+}
+
+void sl_reader_close(sl_reader *r)
+{
+    if (!r)
+        return;
+    if (r->fd != STDIN_FILENO)
+        close(r->fd);
+    msgpack_unpacked_destroy(&r->unpacked);
+    msgpack_unpacked_destroy(&r->replay);
+    for (size_t i = 0; i < r->n_headers; i++)
+        free(r->headers[i].raw);
+    free(r->headers);
+    free(r->buf);
+    free(r->name);
+    free(r);
+}
+
+const char *sl_reader_name(const sl_reader *r) { return r->name; }
+void sl_reader_show_framing(sl_reader *r, int show) { r->show_framing = show; }
+size_t sl_reader_pending_headers(const sl_reader *r) { return r->n_headers - r->taken; }
+
+/* Makes room for at least one more chunk after the unconsumed bytes. */
+static int reader_make_room(sl_reader *r, sl_err *err)
+{
+    size_t pending = r->end - r->start;
+    if (r->start > 0) {
+        memmove(r->buf, r->buf + r->start, pending);
+        r->start = 0;
+        r->end = pending;
+    }
+    if (r->cap - r->end >= READ_CHUNK / 2)
+        return 0;
+    if (pending > SL_RECORD_MAX_BYTES)
+        return sl_err_set(err, "%s: record %ld: larger than %zu bytes: refusing it as corrupt",
+                          r->name, r->num + 1, SL_RECORD_MAX_BYTES);
+    size_t cap = r->cap ? r->cap : READ_CHUNK;
+    while (cap - pending < READ_CHUNK / 2)
+        cap *= 2;
+    char *buf = realloc(r->buf, cap);
+    if (!buf)
+        return sl_err_set(err, "%s: out of memory for a record of %zu bytes", r->name, pending);
+    r->buf = buf;
+    r->cap = cap;
+    return 0;
+}
+
+/* The next msgpack object of the file, whatever it is. */
+static int next_object(sl_reader *r, const char **raw, size_t *len, sl_err *err)
+{
+    for (;;) {
+        if (r->end > r->start) {
+            size_t off = 0;
+            int ret = msgpack_unpack_next(&r->unpacked, r->buf + r->start, r->end - r->start, &off);
+            if (ret == MSGPACK_UNPACK_SUCCESS || ret == MSGPACK_UNPACK_EXTRA_BYTES) {
+                *raw = r->buf + r->start;
+                *len = off;
+                r->start += off;
+                return 0;
+            }
+            if (ret == MSGPACK_UNPACK_PARSE_ERROR) {
+                sl_err_set(err, "%s: record %ld: not valid msgpack", r->name, r->num + 1);
+                return SL_READ_ERROR;
+            }
+            if (ret == MSGPACK_UNPACK_NOMEM_ERROR) {
+                sl_err_set(err, "%s: record %ld: nested deeper than msgpack-c's limit of 32 levels"
+                                " (or out of memory)", r->name, r->num + 1);
+                return SL_READ_ERROR;
+            }
+        }
+        if (r->eof) {
+            if (r->end > r->start) {
+                sl_err_set(err, "%s: record %ld: truncated: the stream ends inside a record "
+                                "(%zu bytes of it present)", r->name, r->num + 1, r->end - r->start);
+                return SL_READ_ERROR;
+            }
+            return SL_READ_END;
+        }
+        if (reader_make_room(r, err) < 0)
+            return SL_READ_ERROR;
+        ssize_t n;
+        do
+            n = read(r->fd, r->buf + r->end, r->cap - r->end);
+        while (n < 0 && errno == EINTR);
+        if (n < 0) {
+            sl_err_set(err, "%s: read error: %s", r->name, strerror(errno));
+            return SL_READ_IO_ERROR;
+        }
+        if (n == 0)
+            r->eof = 1;
+        r->end += (size_t)n;
+    }
+}
+
+static int save_header(sl_reader *r, const char *raw, size_t len, sl_err *err)
+{
+    if (r->n_headers == r->m_headers) {
+        size_t m = r->m_headers ? 2 * r->m_headers : 4;
+        saved_header *h = realloc(r->headers, m * sizeof *h);
+        if (!h)
+            return sl_err_set(err, "%s: out of memory", r->name);
+        r->headers = h;
+        r->m_headers = m;
+    }
+    char *copy = malloc(len);
+    if (!copy)
+        return sl_err_set(err, "%s: out of memory", r->name);
+    memcpy(copy, raw, len);
+    r->headers[r->n_headers].raw = copy;
+    r->headers[r->n_headers++].len = len;
+    return 0;
+}
+
+static int check_header(sl_reader *r, sl_record *rec, sl_err *err)
+{
+    const char *fmt;
+    size_t len;
+    int64_t version;
+    if (sl_rec_str(rec, "format", &fmt, &len, err) < 0)
+        return -1;
+    if (len != strlen(SL_FORMAT_NAME) || memcmp(fmt, SL_FORMAT_NAME, len) != 0)
+        return sl_rec_fail(rec, "format", err, "expected \"%s\", got \"%.*s\"", SL_FORMAT_NAME,
+                           (int)(len > 64 ? 64 : len), fmt);
+    if (sl_rec_int(rec, "format_version", 1, INT32_MAX, &version, err) < 0)
+        return -1;
+    if (version > SL_FORMAT_VERSION)
+        return sl_rec_fail(rec, "format_version", err,
+                           "version %lld is newer than this tool reads (%d)",
+                           (long long)version, SL_FORMAT_VERSION);
+    (void)r;
+    return 0;
+}
+
+/* Applies the framing rules to one record; returns 1 when it is header or
+ * end (framing), 0 for data, < 0 on error. */
+static int apply_framing(sl_reader *r, sl_record *rec, sl_err *err)
+{
+    if (strcmp(rec->type, "header") == 0) {
+        if (r->in_segment) {
+            sl_err_set(err, "%s: record %ld: truncated: the segment begun by the header at record "
+                            "%ld has no end record before a new header",
+                       r->name, rec->num, r->segment_start);
+            return SL_READ_ERROR;
+        }
+        if (check_header(r, rec, err) < 0 || save_header(r, rec->raw, rec->raw_len, err) < 0)
+            return SL_READ_ERROR;
+        r->in_segment = 1;
+        r->segment_start = rec->num;
+        r->segment_count = 0;
+        return 1;
+    }
+    if (strcmp(rec->type, "end") == 0) {
+        int64_t count;
+        if (!r->in_segment) {
+            sl_err_set(err, "%s: record %ld: an end record without a header", r->name, rec->num);
+            return SL_READ_ERROR;
+        }
+        if (sl_rec_int(rec, "records", 0, INT64_MAX, &count, err) < 0)
+            return SL_READ_ERROR;
+        if (count != r->segment_count) {
+            sl_rec_fail(rec, "records", err, "the end record counts %lld records but the segment "
+                        "holds %ld", (long long)count, r->segment_count);
+            return SL_READ_ERROR;
+        }
+        r->in_segment = 0;
+        return 1;
+    }
+    if (!r->in_segment) {
+        sl_err_set(err, "%s: record %ld: a record of type '%s' outside a segment (expected a header)",
+                   r->name, rec->num, rec->type);
+        return SL_READ_ERROR;
+    }
+    r->segment_count++;
+    return 0;
+}
+
+/* Fills rec from the object just parsed and checks it is a typed map. */
+static int fill_record(sl_reader *r, sl_record *rec, const msgpack_object *root,
+                       const char *raw, size_t len, sl_err *err)
+{
+    rec->root = *root;
+    rec->raw = raw;
+    rec->raw_len = len;
+    rec->num = r->num;
+    rec->file = r->name;
+    rec->type[0] = '\0';
+    if (root->type != MSGPACK_OBJECT_MAP) {
+        sl_err_set(err, "%s: record %ld: expected a map, got %s", r->name, r->num,
+                   sl_obj_type_name(root));
+        return SL_READ_ERROR;
+    }
+    const char *type;
+    size_t tlen;
+    if (sl_rec_str(rec, "type", &type, &tlen, err) < 0)
+        return SL_READ_ERROR;
+    if (tlen == 0 || tlen >= sizeof rec->type || memchr(type, '\0', tlen)) {
+        sl_rec_fail(rec, "type", err, "not a record type name: \"%.*s\"",
+                    (int)(tlen > 40 ? 40 : tlen), type);
+        return SL_READ_ERROR;
+    }
+    memcpy(rec->type, type, tlen);
+    rec->type[tlen] = '\0';
+    return 0;
+}
+
+int sl_read(sl_reader *r, sl_record *rec, sl_err *err)
+{
+    if (r->replay_header) {
+        /* The header that sl_reader_peek_header consumed, shown now. */
+        r->replay_header = 0;
+        saved_header *h = &r->headers[r->n_headers - 1];
+        size_t off = 0;
+        msgpack_unpack_next(&r->replay, h->raw, h->len, &off);
+        long num = r->num;
+        r->num = r->segment_start;
+        int rc = fill_record(r, rec, &r->replay.data, h->raw, h->len, err);
+        r->num = num;
+        return rc < 0 ? rc : 0;
+    }
+    for (;;) {
+        const char *raw;
+        size_t len;
+        int rc = next_object(r, &raw, &len, err);
+        if (rc == SL_READ_END) {
+            if (r->in_segment) {
+                sl_err_set(err, "%s: truncated: the segment begun by the header at record %ld "
+                                "has no end record", r->name, r->segment_start);
+                return SL_READ_ERROR;
+            }
+            if (r->num == 0) {
+                sl_err_set(err, "%s: empty input: no header record", r->name);
+                return SL_READ_ERROR;
+            }
+            return SL_READ_END;
+        }
+        if (rc < 0)
+            return rc;
+        r->num++;
+        if (fill_record(r, rec, &r->unpacked.data, raw, len, err) < 0)
+            return SL_READ_ERROR;
+        int framing = apply_framing(r, rec, err);
+        if (framing < 0)
+            return framing;
+        if (!framing || r->show_framing)
+            return 0;
+    }
+}
+
+int sl_reader_peek_header(sl_reader *r, sl_err *err)
+{
+    if (r->num > 0)
+        return 0;
+    sl_record rec;
+    const char *raw;
+    size_t len;
+    int rc = next_object(r, &raw, &len, err);
+    if (rc == SL_READ_END)
+        return sl_err_set(err, "%s: empty input: no header record", r->name), SL_READ_ERROR;
+    if (rc < 0)
+        return rc;
+    r->num++;
+    if (fill_record(r, &rec, &r->unpacked.data, raw, len, err) < 0)
+        return SL_READ_ERROR;
+    if (strcmp(rec.type, "header") != 0) {
+        sl_err_set(err, "%s: record 1: a record of type '%s' outside a segment (expected a header)",
+                   r->name, rec.type);
+        return SL_READ_ERROR;
+    }
+    if (apply_framing(r, &rec, err) < 0)
+        return SL_READ_ERROR;
+    r->replay_header = r->show_framing;
+    return 0;
+}
+
+/* ---- Accessors ---------------------------------------------------------- */
+
+const char *sl_obj_type_name(const msgpack_object *o)
+{
+    switch (o->type) {
+    case MSGPACK_OBJECT_NIL: return "nil";
+    case MSGPACK_OBJECT_BOOLEAN: return "boolean";
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER: return "integer";
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64: return "float";
+    case MSGPACK_OBJECT_STR: return "string";
+    case MSGPACK_OBJECT_ARRAY: return "array";
+    case MSGPACK_OBJECT_MAP: return "map";
+    case MSGPACK_OBJECT_BIN: return "bin";
+    case MSGPACK_OBJECT_EXT: return "ext";
+    }
+    return "unknown";
+}
+
+int sl_obj_is_str(const msgpack_object *o, const char *s)
+{
+    size_t n = strlen(s);
+    return o->type == MSGPACK_OBJECT_STR && o->via.str.size == n && memcmp(o->via.str.ptr, s, n) == 0;
+}
+
+/* Looks up one path component (not dotted) in a map. */
+static const msgpack_object *map_find(const msgpack_object *map, const char *key, size_t klen)
+{
+    if (!map || map->type != MSGPACK_OBJECT_MAP)
+        return NULL;
+    for (uint32_t i = 0; i < map->via.map.size; i++) {
+        const msgpack_object *k = &map->via.map.ptr[i].key;
+        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == klen &&
+            memcmp(k->via.str.ptr, key, klen) == 0)
+            return &map->via.map.ptr[i].val;
+    }
+    return NULL;
+}
+
+const msgpack_object *sl_obj_get(const msgpack_object *map, const char *key)
+{
+    const char *dot;
+    while ((dot = strchr(key, '.')) != NULL) {
+        map = map_find(map, key, (size_t)(dot - key));
+        key = dot + 1;
+    }
+    return map_find(map, key, strlen(key));
+}
+
+const msgpack_object *sl_rec_get(const sl_record *rec, const char *key)
+{
+    return sl_obj_get(&rec->root, key);
+}
+
+int sl_rec_fail(const sl_record *rec, const char *key, sl_err *err, const char *fmt, ...)
+{
+    char what[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return sl_err_set(err, "%s: record %ld: key '%s': %s", rec->file, rec->num, key, what);
+}
+
+/* The value of a required key, or NULL with the error filled in. */
+static const msgpack_object *required(const sl_record *rec, const char *key, sl_err *err)
+{
+    const msgpack_object *o = sl_rec_get(rec, key);
+    if (!o)
+        sl_rec_fail(rec, key, err, "missing");
+    return o;
+}
+
+int sl_rec_str(const sl_record *rec, const char *key, const char **s, size_t *len, sl_err *err)
+{
+    const msgpack_object *o = required(rec, key, err);
+    if (!o)
+        return -1;
+    if (o->type != MSGPACK_OBJECT_STR)
+        return sl_rec_fail(rec, key, err, "expected string, got %s", sl_obj_type_name(o));
+    *s = o->via.str.ptr;
+    *len = o->via.str.size;
+    return 0;
+}
+
+int sl_rec_strcpy(const sl_record *rec, const char *key, char *buf, size_t size, sl_err *err)
+{
+    const char *s;
+    size_t len;
+    if (sl_rec_str(rec, key, &s, &len, err) < 0)
+        return -1;
+    if (len >= size || memchr(s, '\0', len))
+        return sl_rec_fail(rec, key, err, "string longer than %zu bytes or holding a NUL", size - 1);
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    return 0;
+}
+
+/* Any msgpack number as a double; 0 when o is a number. */
+static int obj_number(const msgpack_object *o, double *out)
+{
+    switch (o->type) {
+    case MSGPACK_OBJECT_POSITIVE_INTEGER: *out = (double)o->via.u64; return 0;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER: *out = (double)o->via.i64; return 0;
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64: *out = o->via.f64; return 0;
+    default: return -1;
+    }
+}
+
+int sl_rec_num(const sl_record *rec, const char *key, double *out, sl_err *err)
+{
+    const msgpack_object *o = required(rec, key, err);
+    if (!o)
+        return -1;
+    if (obj_number(o, out) < 0)
+        return sl_rec_fail(rec, key, err, "expected number, got %s", sl_obj_type_name(o));
+    if (!isfinite(*out))
+        return sl_rec_fail(rec, key, err, "not a finite number");
+    return 0;
+}
+
+int sl_rec_int(const sl_record *rec, const char *key, int64_t lo, int64_t hi, int64_t *out,
+               sl_err *err)
+{
+    const msgpack_object *o = required(rec, key, err);
+    if (!o)
+        return -1;
+    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        if (o->via.u64 > (uint64_t)INT64_MAX)
+            return sl_rec_fail(rec, key, err, "%llu is out of range [%lld, %lld]",
+                               (unsigned long long)o->via.u64, (long long)lo, (long long)hi);
+        *out = (int64_t)o->via.u64;
+    } else if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+        *out = o->via.i64;
+    } else {
+        return sl_rec_fail(rec, key, err, "expected integer, got %s", sl_obj_type_name(o));
+    }
+    if (*out < lo || *out > hi)
+        return sl_rec_fail(rec, key, err, "%lld is out of range [%lld, %lld]", (long long)*out,
+                           (long long)lo, (long long)hi);
+    return 0;
+}
+
+int sl_rec_nums(const sl_record *rec, const char *key, double *out, size_t n, sl_err *err)
+{
+    const msgpack_object *o = required(rec, key, err);
+    if (!o)
+        return -1;
+    if (o->type != MSGPACK_OBJECT_ARRAY)
+        return sl_rec_fail(rec, key, err, "expected array of %zu numbers, got %s", n,
+                           sl_obj_type_name(o));
+    if (o->via.array.size != n)
+        return sl_rec_fail(rec, key, err, "expected array of %zu numbers, got %u elements", n,
+                           o->via.array.size);
+    for (size_t i = 0; i < n; i++)
+        if (obj_number(&o->via.array.ptr[i], &out[i]) < 0)
+            return sl_rec_fail(rec, key, err, "element %zu: expected number, got %s", i,
+                               sl_obj_type_name(&o->via.array.ptr[i]));
+    return 0;
+}
+
+int sl_rec_f32_len(const sl_record *rec, const char *key, size_t *n, sl_err *err)
+{
+    const msgpack_object *o = required(rec, key, err);
+    if (!o)
+        return -1;
+    if (o->type != MSGPACK_OBJECT_BIN)
+        return sl_rec_fail(rec, key, err, "expected bin of float32, got %s", sl_obj_type_name(o));
+    if (o->via.bin.size % 4 != 0)
+        return sl_rec_fail(rec, key, err, "expected bin of float32, got %u bytes (not a multiple of 4)",
+                           o->via.bin.size);
+    *n = o->via.bin.size / 4;
+    return 0;
+}
+
+int sl_rec_f32_check(const sl_record *rec, const char *key, size_t n, sl_err *err)
+{
+    const msgpack_object *o = required(rec, key, err);
+    if (!o)
+        return -1;
+    if (o->type != MSGPACK_OBJECT_BIN)
+        return sl_rec_fail(rec, key, err, "expected bin of %zu float32, got %s", n,
+                           sl_obj_type_name(o));
+    if (o->via.bin.size != 4 * n)
+        return sl_rec_fail(rec, key, err, "expected bin of %zu float32, got %u bytes", n,
+                           o->via.bin.size);
+    return 0;
+}
+
+int sl_rec_f32(const sl_record *rec, const char *key, float *dst, size_t n, sl_err *err)
+{
+    if (sl_rec_f32_check(rec, key, n, err) < 0)
+        return -1;
+    /* Little-endian on the wire; this host is little-endian (checked at build time). */
+    memcpy(dst, sl_rec_get(rec, key)->via.bin.ptr, 4 * n);
+    return 0;
+}
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "sl-records float32 bins are little-endian; add byte swapping for this host"
+#endif
+
+/* ---- Writing ------------------------------------------------------------ */
+
+struct sl_writer {
+    char *path;        /* final name, or "-" */
+    char *tmp;         /* temporary name while writing, NULL for stdout */
+    int fd;
+    char *buf;
+    size_t len;
+    msgpack_packer pk;
+    long count;        /* data records written */
+    int failed, pipe_closed, saved_errno;
+};
+
+static void writer_flush(sl_writer *w)
+{
+    size_t done = 0;
+    while (done < w->len && !w->failed) {
+        ssize_t n = write(w->fd, w->buf + done, w->len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            w->failed = 1;
+            w->saved_errno = errno;
+            w->pipe_closed = errno == EPIPE;
+            break;
+        }
+        done += (size_t)n;
+    }
+    w->len = 0;
+}
+
+static int writer_append(void *data, const char *b, size_t n)
+{
+    sl_writer *w = data;
+    if (w->failed)
+        return -1;
+    if (w->len + n > WRITE_BUFFER) {
+        writer_flush(w);
+        if (n >= WRITE_BUFFER) { /* a large bin: write it straight through */
+            const char *saved = w->buf;
+            w->buf = (char *)b;
+            w->len = n;
+            writer_flush(w);
+            w->buf = (char *)saved;
+            return w->failed ? -1 : 0;
+        }
+    }
+    memcpy(w->buf + w->len, b, n);
+    w->len += n;
+    return 0;
+}
+
+sl_writer *sl_writer_open(const char *path, sl_err *err)
+{
+    int is_stdout = !path || strcmp(path, "-") == 0;
+    sl_writer *w = calloc(1, sizeof *w);
+    if (!w || !(w->buf = malloc(WRITE_BUFFER)) || !(w->path = strdup(is_stdout ? "-" : path)))
+        goto oom;
+    if (is_stdout) {
+        w->fd = STDOUT_FILENO;
+    } else {
+        w->fd = sl_output_create(path, &w->tmp, err);
+        if (w->fd < 0)
+            goto fail;
+    }
+    msgpack_packer_init(&w->pk, w, writer_append);
+    return w;
+oom:
+    sl_err_set(err, "%s: out of memory", path ? path : "-");
+fail:
+    if (w) {
+        free(w->buf);
+        free(w->path);
+        free(w->tmp);
+        free(w);
+    }
+    return NULL;
+}
+
+const char *sl_writer_name(const sl_writer *w) { return w->path; }
+int sl_writer_pipe_closed(const sl_writer *w) { return w->pipe_closed; }
+int sl_writer_failed(const sl_writer *w) { return w->failed; }
+
+void sl_pack_str(msgpack_packer *pk, const char *s)
+{
+    size_t n = strlen(s);
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
+}
+
+void sl_pack_kv_str(msgpack_packer *pk, const char *key, const char *value)
+{
+    sl_pack_str(pk, key);
+    sl_pack_str(pk, value);
+}
+
+void sl_pack_kv_int(msgpack_packer *pk, const char *key, int64_t value)
+{
+    sl_pack_str(pk, key);
+    msgpack_pack_int64(pk, value);
+}
+
+void sl_pack_kv_num(msgpack_packer *pk, const char *key, double value)
+{
+    sl_pack_str(pk, key);
+    msgpack_pack_double(pk, value);
+}
+
+void sl_pack_kv_bool(msgpack_packer *pk, const char *key, int value)
+{
+    sl_pack_str(pk, key);
+    if (value)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+}
+
+void sl_pack_f32(msgpack_packer *pk, const float *v, size_t n)
+{
+    msgpack_pack_bin(pk, 4 * n);
+    msgpack_pack_bin_body(pk, v, 4 * n);
+}
+
+void sl_pack_kv_f32(msgpack_packer *pk, const char *key, const float *v, size_t n)
+{
+    sl_pack_str(pk, key);
+    sl_pack_f32(pk, v, n);
+}
+
+void sl_pack_kv_nums(msgpack_packer *pk, const char *key, const double *v, size_t n)
+{
+    sl_pack_str(pk, key);
+    msgpack_pack_array(pk, n);
+    for (size_t i = 0; i < n; i++)
+        msgpack_pack_double(pk, v[i]);
+}
+
+/* Provenance is flat: a header's `provenance` lists every upstream header in
+ * order, each without its own `provenance`, so the nesting depth stays the same
+ * however long the pipeline (msgpack-c refuses more than 32 levels). */
+static uint32_t provenance_entries(const msgpack_object *hdr)
+{
+    const msgpack_object *prov = sl_obj_get(hdr, "provenance");
+    return 1 + (prov && prov->type == MSGPACK_OBJECT_ARRAY ? prov->via.array.size : 0);
+}
+
+static void pack_without_provenance(msgpack_packer *pk, const msgpack_object *hdr)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < hdr->via.map.size; i++)
+        n += !sl_obj_is_str(&hdr->via.map.ptr[i].key, "provenance");
+    msgpack_pack_map(pk, n);
+    for (uint32_t i = 0; i < hdr->via.map.size; i++) {
+        if (sl_obj_is_str(&hdr->via.map.ptr[i].key, "provenance"))
+            continue;
+        msgpack_pack_object(pk, hdr->via.map.ptr[i].key);
+        msgpack_pack_object(pk, hdr->via.map.ptr[i].val);
+    }
+}
+
+/* Packs the pending headers of the inputs as one flat provenance array, and
+ * marks them taken.  Returns the number of entries packed. */
+static uint32_t pack_provenance(msgpack_packer *pk, sl_reader *const *inputs, size_t n_inputs,
+                                int count_only)
+{
+    uint32_t total = 0;
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    for (size_t i = 0; i < n_inputs; i++) {
+        sl_reader *r = inputs[i];
+        for (size_t h = r->taken; h < r->n_headers; h++) {
+            size_t off = 0;
+            msgpack_unpack_next(&u, r->headers[h].raw, r->headers[h].len, &off);
+            if (count_only) {
+                total += provenance_entries(&u.data);
+                continue;
+            }
+            const msgpack_object *prov = sl_obj_get(&u.data, "provenance");
+            if (prov && prov->type == MSGPACK_OBJECT_ARRAY)
+                for (uint32_t k = 0; k < prov->via.array.size; k++) {
+                    msgpack_pack_object(pk, prov->via.array.ptr[k]);
+                    total++;
+                }
+            pack_without_provenance(pk, &u.data);
+            total++;
+        }
+        if (!count_only) {
+            /* Taken: their copies are no longer needed. */
+            for (size_t h = r->taken; h < r->n_headers; h++) {
+                free(r->headers[h].raw);
+                r->headers[h].raw = NULL;
+            }
+            r->taken = r->n_headers;
+        }
+    }
+    msgpack_unpacked_destroy(&u);
+    return total;
+}
+
+int sl_writer_header(sl_writer *w, const sl_provenance *p, sl_reader *const *inputs,
+                     size_t n_inputs, sl_err *err)
+{
+    msgpack_packer *pk = &w->pk;
+    msgpack_pack_map(pk, 9);
+    sl_pack_kv_str(pk, "type", "header");
+    sl_pack_kv_str(pk, "format", SL_FORMAT_NAME);
+    sl_pack_kv_int(pk, "format_version", SL_FORMAT_VERSION);
+    sl_pack_kv_str(pk, "tool", p->tool);
+    sl_pack_kv_str(pk, "version", p->version);
+    sl_pack_str(pk, "argv");
+    msgpack_pack_array(pk, p->argc);
+    for (int i = 0; i < p->argc; i++)
+        sl_pack_str(pk, p->argv[i]);
+    sl_pack_str(pk, "seed");
+    if (p->has_seed)
+        msgpack_pack_uint64(pk, p->seed);
+    else
+        msgpack_pack_nil(pk);
+    sl_pack_str(pk, "config");
+    msgpack_pack_map(pk, p->n_config);
+    for (size_t i = 0; i < p->n_config; i++)
+        sl_pack_kv_str(pk, p->config_names[i], p->config_values[i]);
+    sl_pack_str(pk, "provenance");
+    msgpack_pack_array(pk, pack_provenance(pk, inputs, n_inputs, 1));
+    pack_provenance(pk, inputs, n_inputs, 0);
+    if (w->failed && !w->pipe_closed)
+        return sl_err_set(err, "%s: write error: %s", w->path, strerror(w->saved_errno));
+    return 0;
+}
+
+msgpack_packer *sl_writer_begin(sl_writer *w, const char *type, uint32_t n_keys)
+{
+    w->count++;
+    msgpack_pack_map(&w->pk, n_keys);
+    sl_pack_kv_str(&w->pk, "type", type);
+    return &w->pk;
+}
+
+int sl_writer_raw(sl_writer *w, const sl_record *rec, sl_err *err)
+{
+    w->count++;
+    if (writer_append(w, rec->raw, rec->raw_len) < 0 && !w->pipe_closed)
+        return sl_err_set(err, "%s: write error: %s", w->path, strerror(w->saved_errno));
+    return 0;
+}
+
+static void writer_free(sl_writer *w)
+{
+    free(w->buf);
+    free(w->path);
+    free(w->tmp);
+    free(w);
+}
+
+void sl_writer_abort(sl_writer *w)
+{
+    if (!w)
+        return;
+    if (w->tmp) {
+        close(w->fd);
+        unlink(w->tmp);
+    }
+    writer_free(w);
+}
+
+int sl_writer_close(sl_writer *w, sl_reader *const *inputs, size_t n_inputs, sl_err *err)
+{
+    msgpack_packer *pk = &w->pk;
+    uint32_t late = pack_provenance(pk, inputs, n_inputs, 1);
+    msgpack_pack_map(pk, late ? 3 : 2);
+    sl_pack_kv_str(pk, "type", "end");
+    sl_pack_kv_int(pk, "records", w->count);
+    if (late) {
+        /* Input segments that began after our header was written. */
+        sl_pack_str(pk, "provenance");
+        msgpack_pack_array(pk, late);
+        pack_provenance(pk, inputs, n_inputs, 0);
+    }
+    writer_flush(w);
+    int rc = 0;
+    if (w->failed) {
+        rc = w->pipe_closed ? 0 : sl_err_set(err, "%s: write error: %s", w->path,
+                                             strerror(w->saved_errno));
+        if (w->tmp) {
+            close(w->fd);
+            unlink(w->tmp);
+        }
+    } else if (w->tmp) {
+        rc = sl_output_commit(w->fd, w->tmp, w->path, err);
+    }
+    writer_free(w);
+    return rc;
+}

@@ -1,0 +1,177 @@
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+sl_cli sl_cli_state;
+static sl_writer *registered_writer;
+static char *stdin_operand[] = {"-"};
+
+enum { OPT_VERSION = 1000 };
+
+static void vreport(const char *fmt, va_list ap)
+{
+    fflush(stdout);
+    fprintf(stderr, "%s: ", sl_cli_state.tool ? sl_cli_state.tool : "sl");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
+void sl_die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(fmt, ap);
+    va_end(ap);
+    sl_writer_abort(registered_writer);
+    exit(SL_EXIT_DATA);
+}
+
+void sl_die_err(const sl_err *e)
+{
+    sl_die("%s", e->msg);
+}
+
+void sl_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "Try '%s --help' for more information.\n", sl_cli_state.tool);
+    sl_writer_abort(registered_writer);
+    exit(SL_EXIT_USAGE);
+}
+
+void sl_exit_pipe_closed(void)
+{
+    sl_writer_abort(registered_writer);
+    exit(SL_EXIT_OK);
+}
+
+void sl_note(const char *fmt, ...)
+{
+    if (sl_cli_state.quiet)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(fmt, ap);
+    va_end(ap);
+}
+
+void sl_cli_register_writer(sl_writer *w)
+{
+    registered_writer = w;
+}
+
+long sl_cli_long(const char *opt, const char *arg, long lo, long hi)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(arg, &end, 10);
+    if (errno || end == arg || *end)
+        sl_usage_error("option %s: '%s' is not an integer", opt, arg);
+    if (v < lo || v > hi)
+        sl_usage_error("option %s: %ld is out of range [%ld, %ld]", opt, v, lo, hi);
+    return v;
+}
+
+double sl_cli_double(const char *opt, const char *arg, double lo, double hi)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(arg, &end);
+    if (errno || end == arg || *end || !isfinite(v))
+        sl_usage_error("option %s: '%s' is not a number", opt, arg);
+    if (v < lo || v > hi)
+        sl_usage_error("option %s: %g is out of range [%g, %g]", opt, v, lo, hi);
+    return v;
+}
+
+/* Appends the common options to the tool's tables. */
+static void merge_options(const sl_cli_spec *spec, char *shorts, size_t n_shorts,
+                          struct option *longs, size_t n_longs)
+{
+    snprintf(shorts, n_shorts, "o:s:j:qh%s", spec->short_opts ? spec->short_opts : "");
+    static const struct option common[] = {
+        {"output", required_argument, NULL, 'o'}, {"seed", required_argument, NULL, 's'},
+        {"threads", required_argument, NULL, 'j'}, {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, OPT_VERSION},
+    };
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof common / sizeof *common; i++)
+        longs[n++] = common[i];
+    for (const struct option *o = spec->long_opts; o && o->name && n + 1 < n_longs; o++)
+        longs[n++] = *o;
+    memset(&longs[n], 0, sizeof longs[n]);
+}
+
+void sl_cli_parse(const sl_cli_spec *spec, int argc, char **argv)
+{
+    sl_cli *c = &sl_cli_state;
+    c->tool = spec->tool;
+    c->usage = spec->usage;
+    c->seed = spec->default_seed;
+    c->threads = 1;
+    c->argc = argc;
+    c->argv = argv;
+    /* A closed pipe downstream must show up as EPIPE from write(), which the
+     * writers turn into a quiet exit, not as a signal. */
+    signal(SIGPIPE, SIG_IGN);
+
+    char shorts[128];
+    struct option longs[64];
+    merge_options(spec, shorts, sizeof shorts, longs, sizeof longs / sizeof *longs);
+    opterr = 0;
+    int opt;
+    while ((opt = getopt_long(argc, argv, shorts, longs, NULL)) != -1) {
+        switch (opt) {
+        case 'o': c->output = optarg; break;
+        case 's':
+            c->seed = (uint64_t)sl_cli_long("-s/--seed", optarg, 0, 0x7fffffffffffffffL);
+            c->seed_given = 1;
+            break;
+        case 'j': c->threads = (int)sl_cli_long("-j/--threads", optarg, 1, 256); break;
+        case 'q': c->quiet = 1; break;
+        case 'h': fputs(spec->usage, stdout); exit(fclose(stdout) == 0 ? 0 : 1);
+        case OPT_VERSION:
+            printf("%s %s\n", spec->tool, SL_VERSION);
+            exit(fclose(stdout) == 0 ? 0 : 1);
+        case '?':
+            if (optopt && optopt < 256)
+                sl_usage_error("unknown or incomplete option '-%c'", optopt);
+            sl_usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
+        default:
+            if (!spec->on_option || spec->on_option(opt, optarg) != 0)
+                sl_usage_error("unhandled option");
+        }
+    }
+    c->inputs = argv + optind;
+    c->n_inputs = argc - optind;
+    if (spec->reads_input && c->n_inputs == 0) {
+        if (isatty(STDIN_FILENO)) {
+            fputs(spec->usage, stderr);
+            exit(SL_EXIT_USAGE);
+        }
+        c->inputs = stdin_operand;
+        c->n_inputs = 1;
+    }
+}
+
+sl_provenance sl_cli_provenance(void)
+{
+    sl_provenance p = {0};
+    p.tool = sl_cli_state.tool;
+    p.version = SL_VERSION;
+    p.argc = sl_cli_state.argc;
+    p.argv = sl_cli_state.argv;
+    p.has_seed = sl_cli_state.seed_given;
+    p.seed = sl_cli_state.seed;
+    return p;
+}

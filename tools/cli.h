@@ -1,0 +1,77 @@
+/* cli.h: what every tool shares at the command line: the common options, the
+ * error reporter and the exit codes.  Only tools use this (it prints and
+ * exits); libcommon never does.
+ *
+ * Common options, spelled the same in every tool:
+ *   -o, --output FILE   write FILE (under a temporary name, renamed on success)
+ *   -s, --seed INT      random seed
+ *   -j, --threads INT   worker threads [1]
+ *   -q, --quiet         no progress or summary on standard error
+ *   -h, --help          usage on standard output, exit 0
+ *       --version       version on standard output, exit 0
+ */
+#ifndef SL_CLI_H
+#define SL_CLI_H
+
+#include <getopt.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "record.h"
+
+enum { SL_EXIT_OK = 0, SL_EXIT_DATA = 1, SL_EXIT_USAGE = 2 };
+
+typedef struct sl_cli {
+    const char *tool;  /* program name in messages: "sl-cat" */
+    const char *usage; /* the --help text */
+    const char *output;
+    uint64_t seed;
+    int seed_given;
+    int threads;
+    int quiet;
+    char **inputs; /* the operands; "-" when there were none */
+    int n_inputs;
+    int argc;
+    char **argv;
+} sl_cli;
+
+extern sl_cli sl_cli_state;
+
+/* A tool's own options: getopt_long letters and long options (use values
+ * >= 256 for long-only ones), handled by on_option, which returns 0 or calls
+ * sl_usage_error.  reads_input: with no operands standard input is read, and
+ * a terminal there gets the usage text instead of a wait. */
+typedef struct sl_cli_spec {
+    const char *tool, *usage;
+    const char *short_opts;
+    const struct option *long_opts;
+    int (*on_option)(int opt, const char *arg);
+    uint64_t default_seed;
+    int reads_input;
+} sl_cli_spec;
+
+/* Parses argv; exits 0 for --help/--version and 2 on a usage error. */
+void sl_cli_parse(const sl_cli_spec *spec, int argc, char **argv);
+
+/* Numbers from option arguments, or a usage error naming the option. */
+long sl_cli_long(const char *opt, const char *arg, long lo, long hi);
+double sl_cli_double(const char *opt, const char *arg, double lo, double hi);
+
+/* Provenance for the output header, from the parsed command line. */
+sl_provenance sl_cli_provenance(void);
+
+/* The output stream registered here is removed (temporary file deleted) when
+ * the tool dies. */
+void sl_cli_register_writer(sl_writer *w);
+
+/* "tool: message" on stderr and exit 1 (data or runtime error). */
+void sl_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void sl_die_err(const sl_err *e) __attribute__((noreturn));
+/* "tool: message" and a pointer to --help, exit 2. */
+void sl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* A closed output pipe: end quietly, successfully, dropping the output. */
+void sl_exit_pipe_closed(void) __attribute__((noreturn));
+/* "tool: message" on stderr unless -q. */
+void sl_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif
