@@ -80,7 +80,7 @@ $(O)/tests/%: $(O)/tests/unit/%.o $(LIB)
 
 # Tests run with one BLAS thread and the C locale, so results never depend on
 # the machine's defaults.
-TEST_ENV := LC_ALL=C OPENBLAS_NUM_THREADS=1 SL_BIN=$(CURDIR)/$(O)/bin SL_TESTS=$(CURDIR)/$(O)/tests \
+TEST_ENV := LC_ALL=C OPENBLAS_NUM_THREADS=1 SL_SANITIZE=$(SANITIZE) SL_BIN=$(CURDIR)/$(O)/bin SL_TESTS=$(CURDIR)/$(O)/tests \
             PATH="$(CURDIR)/$(O)/bin:$(CURDIR)/$(O)/tests:$$PATH"
 
 check: unit cli

@@ -185,7 +185,11 @@ load helpers
 
 @test "a bin declaring more bytes than follow is truncated, without a huge allocation" {
     mkstream huge-bin > s.slr
-    run bash -c 'ulimit -v 500000; sl-cat --check s.slr'
+    # A 4 GiB buffer would not fit under this limit (AddressSanitizer needs its
+    # own huge reservation, so the limit is left out under SANITIZE=1).
+    limit="ulimit -v 500000;"
+    [ "${SL_SANITIZE:-}" != 1 ] || limit=
+    run bash -c "$limit sl-cat --check s.slr"
     assert_status 1
     assert_output_contains "sl-cat: s.slr: record 2: truncated: the stream ends inside a record"
 }
