@@ -1,6 +1,7 @@
 #include "output.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -8,6 +9,18 @@
 
 int sl_output_create(const char *path, char **tmp, sl_err *err)
 {
+    /* A device or a named pipe (-o /dev/null) is written in place: renaming a
+     * file over it would replace the device. */
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        if (S_ISDIR(st.st_mode))
+            return sl_err_set(err, "%s: cannot write: Is a directory", path);
+        int fd = open(path, O_WRONLY);
+        if (fd < 0)
+            return sl_err_set(err, "%s: cannot write: %s", path, strerror(errno));
+        *tmp = NULL;
+        return fd;
+    }
     size_t n = strlen(path) + 16;
     char *name = malloc(n);
     if (!name)
@@ -30,13 +43,13 @@ int sl_output_create(const char *path, char **tmp, sl_err *err)
 int sl_output_commit(int fd, const char *tmp, const char *path, sl_err *err)
 {
     int rc = 0;
-    if (fsync(fd) < 0 && errno != EINVAL)
+    if (tmp && fsync(fd) < 0 && errno != EINVAL)
         rc = sl_err_set(err, "%s: write error: %s", path, strerror(errno));
     if (close(fd) < 0 && rc == 0)
         rc = sl_err_set(err, "%s: write error: %s", path, strerror(errno));
-    if (rc == 0 && rename(tmp, path) < 0)
+    if (rc == 0 && tmp && rename(tmp, path) < 0)
         rc = sl_err_set(err, "%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
-    if (rc < 0)
+    if (rc < 0 && tmp)
         unlink(tmp);
     return rc;
 }
@@ -55,7 +68,8 @@ int sl_textout_open(sl_textout *t, const char *path, sl_err *err)
     t->f = fdopen(fd, "w");
     if (!t->f || !t->path) {
         close(fd);
-        unlink(t->tmp);
+        if (t->tmp)
+            unlink(t->tmp);
         free(t->tmp);
         free(t->path);
         return sl_err_set(err, "%s: out of memory", path);
@@ -88,7 +102,8 @@ int sl_textout_close(sl_textout *t, sl_err *err)
     else {
         if (fd >= 0)
             close(fd);
-        unlink(t->tmp);
+        if (t->tmp)
+            unlink(t->tmp);
     }
     free(t->tmp);
     free(t->path);
@@ -99,7 +114,8 @@ void sl_textout_abort(sl_textout *t)
 {
     if (t->f && t->f != stdout) {
         fclose(t->f);
-        unlink(t->tmp);
+        if (t->tmp)
+            unlink(t->tmp);
         free(t->tmp);
         free(t->path);
     }

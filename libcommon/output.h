@@ -3,7 +3,8 @@
  * A tool writes "-o PATH" under a temporary name in the same directory
  * (PATH.tmp.XXXXXX) and renames it to PATH only after every byte is written
  * and the file is closed, so a failure never leaves a half-written file under
- * the real name. */
+ * the real name.  An existing path that is not a regular file (/dev/null, a
+ * named pipe) is opened and written in place instead. */
 #ifndef SL_OUTPUT_H
 #define SL_OUTPUT_H
 
@@ -12,7 +13,7 @@
 #include "err.h"
 
 /* Creates the temporary file for path; returns its descriptor and sets *tmp
- * (malloc'ed name), or -1. */
+ * (malloc'ed name; NULL when writing a device in place), or -1. */
 int sl_output_create(const char *path, char **tmp, sl_err *err);
 /* Syncs and closes fd, then renames tmp to path; on any failure removes tmp. */
 int sl_output_commit(int fd, const char *tmp, const char *path, sl_err *err);

@@ -804,9 +804,10 @@ void sl_writer_abort(sl_writer *w)
 {
     if (!w)
         return;
-    if (w->tmp) {
+    if (w->fd != STDOUT_FILENO) {
         close(w->fd);
-        unlink(w->tmp);
+        if (w->tmp)
+            unlink(w->tmp);
     }
     writer_free(w);
 }
@@ -829,11 +830,12 @@ int sl_writer_close(sl_writer *w, sl_reader *const *inputs, size_t n_inputs, sl_
     if (w->failed) {
         rc = w->pipe_closed ? 0 : sl_err_set(err, "%s: write error: %s", w->path,
                                              strerror(w->saved_errno));
-        if (w->tmp) {
+        if (w->fd != STDOUT_FILENO) {
             close(w->fd);
-            unlink(w->tmp);
+            if (w->tmp)
+                unlink(w->tmp);
         }
-    } else if (w->tmp) {
+    } else if (w->fd != STDOUT_FILENO) {
         rc = sl_output_commit(w->fd, w->tmp, w->path, err);
     }
     writer_free(w);

@@ -103,6 +103,18 @@ load helpers
     assert_output_contains "standard output: write error: No space left on device"
 }
 
+@test "-o naming a device writes to it in place, never replacing it" {
+    mkstream -n 2 > s.slr
+    run sl-cat --raw -o /dev/null s.slr
+    assert_status 0
+    [ -c /dev/null ]
+    [ -w /dev/full ] || skip "no /dev/full"
+    run sl-cat --raw -o /dev/full s.slr
+    assert_status 1
+    [ "$output" = "sl-cat: /dev/full: write error: No space left on device" ]
+    [ -c /dev/full ]
+}
+
 @test "a closed pipe ends sl-cat quietly" {
     mkstream -n 400 > big.slr
     run bash -c 'set -o pipefail; sl-cat --full big.slr | head -c 100 > /dev/null'

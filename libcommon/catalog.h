@@ -1,0 +1,66 @@
+/* catalog.h: a catalog of sources (the truth of a simulated image, or what a
+ * renderer is asked to draw), and its form in records (man 5 sl-records):
+ * a map with `n` and one float32 bin column per quantity, n values long, or
+ * n x B values [source][band] for per-band fluxes; NaN where a quantity does
+ * not apply (the shape of a star, the lens of a plain galaxy).
+ *
+ * Units: positions and offsets in pixels (x = column, y = row, pixel (i, j)
+ * covers [i, i+1) x [j, j+1)); sizes and Einstein radii in arcsec; angles in
+ * radians, from +x towards +y; fluxes in electrons. */
+#ifndef SL_CATALOG_H
+#define SL_CATALOG_H
+
+#include "image.h"
+#include "record.h"
+
+/* A bulge (de Vaucouleurs, n = 4) plus disk (exponential, n = 1) galaxy's
+ * shape; the flux lives with the source. */
+typedef struct sl_shape {
+    double disk_frac;      /* fraction of the flux in the disk */
+    double angle;          /* major axis, radians from +x towards +y */
+    double disk_q, bulge_q; /* minor-to-major axis ratios */
+    double disk_a, bulge_a; /* major-axis half-light radii, arcsec */
+} sl_shape;
+
+typedef struct sl_source {
+    double x, y;                 /* centre, pixels */
+    int galaxy;                  /* 1 galaxy, 0 star */
+    double flux[SL_MAX_BANDS];   /* electrons per band */
+    sl_shape shape;              /* galaxies only */
+    /* A lens system: this galaxy deflects the light of a background galaxy. */
+    int lens;
+    double theta_e;              /* SIE Einstein radius, arcsec (intermediate axis) */
+    double e1, e2;               /* SIE ellipticity, lenstronomy convention */
+    double shear_g1, shear_g2;   /* external shear, centred on the lens */
+    double src_dx, src_dy;       /* unlensed source position minus lens centre, pixels */
+    double src_flux[SL_MAX_BANDS];
+    sl_shape src_shape;
+    double sigma_v, z_lens, z_src; /* physical parameterization, NaN when not used */
+} sl_source;
+
+typedef struct sl_catalog {
+    int n, cap;
+    int n_bands;
+    sl_source *src;
+} sl_catalog;
+
+void sl_catalog_init(sl_catalog *c, int n_bands);
+void sl_catalog_free(sl_catalog *c);
+/* Appends a zeroed source (NaN in every optional quantity); NULL when out of memory. */
+sl_source *sl_catalog_add(sl_catalog *c);
+
+/* Packs the catalog as the value of a map key (the caller packed the key). */
+void sl_catalog_pack(msgpack_packer *pk, const sl_catalog *c);
+/* Reads the catalog under key ("truth", "estimate") of a record; n_bands
+ * fixes the length of the per-band columns. */
+int sl_catalog_read(sl_catalog *c, const sl_record *rec, const char *key, int n_bands,
+                    sl_err *err);
+
+/* The columns one by one, for writers of other formats (FITS tables): name,
+ * unit, whether per band, and the values of column k (band b for per-band
+ * columns) for every source. */
+size_t sl_catalog_n_columns(void);
+const char *sl_catalog_column_name(size_t k, int *per_band, const char **unit);
+void sl_catalog_column_values(const sl_catalog *c, size_t k, int band, double *out);
+
+#endif
