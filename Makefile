@@ -53,6 +53,8 @@ FIXTURES  := $(patsubst tests/fixtures/%.c,$(O)/tests/%,$(wildcard tests/fixture
 BATS      := $(wildcard tests/cli/*.bats)
 
 .PHONY: all check unit cli bench demo install clean deps
+# Keep objects between runs (make would delete them as intermediates).
+.SECONDARY:
 all: $(TOOLS)
 
 $(O)/%.o: %.c

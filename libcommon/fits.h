@@ -94,12 +94,15 @@ typedef struct sl_fits_key {
     const char *comment; /* may be NULL */
 } sl_fits_key;
 
-#define SL_FITS_KEY_D(name_, value_, comment_) \
-    ((sl_fits_key){.name = (name_), .type = SL_FITS_DOUBLE, .d = (value_), .comment = (comment_)})
-#define SL_FITS_KEY_I(name_, value_, comment_) \
-    ((sl_fits_key){.name = (name_), .type = SL_FITS_LLONG, .i = (value_), .comment = (comment_)})
-#define SL_FITS_KEY_S(name_, value_, comment_) \
-    ((sl_fits_key){.name = (name_), .type = SL_FITS_STRING, .s = (value_), .comment = (comment_)})
+#define SL_FITS_KEY_D(name_, value_, comment_)                                  \
+    ((sl_fits_key){.name = (name_), .type = SL_FITS_DOUBLE, .d = (value_),      \
+                   .comment = (comment_)})
+#define SL_FITS_KEY_I(name_, value_, comment_)                                  \
+    ((sl_fits_key){.name = (name_), .type = SL_FITS_LLONG, .i = (value_),       \
+                   .comment = (comment_)})
+#define SL_FITS_KEY_S(name_, value_, comment_)                                  \
+    ((sl_fits_key){.name = (name_), .type = SL_FITS_STRING, .s = (value_),      \
+                   .comment = (comment_)})
 
 /* A float32 image HDU of w x h pixels, row-major [y][x] (NaN allowed). */
 typedef struct sl_fits_image_out {

@@ -57,8 +57,9 @@ typedef struct sl_psf {
     double norm;                 /* moffat, sdss: 1 / integral of the unnormalized profile */
 } sl_psf;
 
-/* Each init fills *p and returns 0, or -1 with a message naming the bad
- * parameter.  sl_psf_free() releases what init allocated (pixel kind). */
+/* Each init fills *p (overwriting it: free a pixel PSF first) and returns
+ * 0, or -1 with a message naming the bad parameter and leaves *p alone.
+ * sl_psf_free() releases what init allocated (pixel kind only). */
 int sl_psf_init_gaussian(sl_psf *p, double fwhm, sl_err *err);
 int sl_psf_init_moffat(sl_psf *p, double fwhm, double beta, sl_err *err);
 int sl_psf_init_sdss(sl_psf *p, double sigma1, double sigma2, double sigmap,

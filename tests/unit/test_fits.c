@@ -119,10 +119,10 @@ static void test_round_trip(void)
     CHECK(sl_fits_has_key(f, "GAIN") && !sl_fits_has_key(f, "NOSUCH"));
 
     CHECK(sl_fits_goto(f, 0, &err) == 0);
-    long long seed = 0;
     CHECK(sl_fits_key_double(f, "SEED", &v, &err) == 0 && v == 12345678901.0);
     CHECK(sl_fits_key_string(f, "CMDLINE", s, sizeof s, &err) == 0 && strlen(s) == 199);
-    (void)seed;
+    CHECK(sl_fits_key_string(f, "ORIGIN", s, sizeof s, &err) == 0 &&
+          !strcmp(s, "sl-simulate"));
 
     CHECK(sl_fits_goto(f, 2, &err) == 0);
     pix = sl_fits_read_image(f, &w, &h, &nnan, &err);
@@ -207,10 +207,9 @@ static void test_truncated(void)
     sl_err err = {""};
     const char *path = tpath("cut.fits");
     CHECK(write_sample(path, &err) == 0);
-    /* Keep the primary, HDU 1 and half of HDU 2's data. */
-    struct stat st;
-    CHECK(stat(path, &st) == 0);
-    /* Each HDU here is one 2880-byte header block plus one data block. */
+    /* The file is 2880-byte blocks: the primary's header, HDU 1's header and
+     * data, HDU 2's header and data, the table's.  Keep the first 100 bytes
+     * of HDU 2's data. */
     CHECK(truncate(path, 2880 * 4 + 100) == 0);
     int w, h;
     float *pix = sl_fits_read_image_file(path, 1, &w, &h, NULL, &err);
@@ -241,7 +240,8 @@ static void test_wrong_hdu(void)
     CHECK(contains(err.msg, "hdus.fits: HDU 0: not an image"));
     char name[600];
     snprintf(name, sizeof name, "%s[9]", path);
-    CHECK(sl_fits_open(name, &err) == NULL && contains(err.msg, "hdus.fits[9]: cannot open: no such HDU"));
+    CHECK(sl_fits_open(name, &err) == NULL &&
+          contains(err.msg, "hdus.fits[9]: cannot open: no such HDU"));
     sl_fits *f = sl_fits_open(path, &err);
     CHECK(f && sl_fits_table_rows(f, &err) == -1 && contains(err.msg, "HDU 1: not a table"));
     sl_fits_close(f);

@@ -23,7 +23,7 @@ typedef struct moments {
     double sum, cx, cy, vxx, vyy, vxy;
 } moments;
 
-/* Moments of an n x m image about its central pixel (w/2, h/2). */
+/* Moments of a w x h image about its central pixel (w/2, h/2). */
 static moments measure(const float *img, int w, int h)
 {
     moments m = {0};

@@ -1,0 +1,65 @@
+/* render.h: from a catalog to an image: the likelihood half of the generative
+ * model (DESIGN.md; seed 000 eq. 3-4).
+ *
+ * Per band: galaxies are drawn with exact pixel integration (galaxy.h), lensed
+ * sources by ray shooting on a supersampled grid (lens.h), the sum is
+ * convolved with the band's pixel-integrated PSF by FFT (convolve.h); stars
+ * are added as PSF stamps rendered at their sub-pixel positions (exact, no
+ * resampling); the sky is added; and, unless the expectation is wanted,
+ * Poisson noise is drawn: x_n ~ Poisson(sky_n + sum_s lambda_ns), plus
+ * optional Gaussian read noise. */
+#ifndef SL_RENDER_H
+#define SL_RENDER_H
+
+#include <stdint.h>
+
+#include "catalog.h"
+#include "config.h"
+#include "psf.h"
+
+extern const sl_config_key sl_render_keys[];
+extern const size_t sl_n_render_keys;
+
+/* Everything about an image but its sources. */
+typedef struct sl_scene {
+    int width, height, n_bands;
+    char bands[SL_MAX_BANDS][16];
+    double pixel_scale;              /* arcsec per pixel */
+    double sky[SL_MAX_BANDS];        /* electrons per pixel */
+    double zero_point[SL_MAX_BANDS];
+    double gain[SL_MAX_BANDS];
+    double read_noise[SL_MAX_BANDS]; /* electrons; drawn only when add_read_noise */
+    int add_read_noise;
+    int supersample;                 /* sub-pixels per pixel side for lensed light */
+    sl_psf psf[SL_MAX_BANDS];
+} sl_scene;
+
+/* The scene a configuration describes (survey keys + render keys + the image
+ * size keys of the prior). */
+int sl_scene_from_config(sl_scene *s, const sl_config *cfg, sl_err *err);
+void sl_scene_free(sl_scene *s);
+/* Takes the geometry, sky, calibration and PSFs from an image record (its
+ * `psf` key when present), keeping the configured values for what the record
+ * lacks.  s must hold a scene made by sl_scene_from_config. */
+int sl_scene_from_image(sl_scene *s, const sl_image *img, const sl_record *rec, sl_err *err);
+/* Non-zero when two scenes need different renderers (size, bands, PSFs). */
+int sl_scene_differs(const sl_scene *a, const sl_scene *b);
+void sl_scene_copy(sl_scene *dst, const sl_scene *src);
+
+/* Packs the per-band PSF descriptions of the `psf` key of image records. */
+void sl_scene_pack_psf(msgpack_packer *pk, const sl_scene *s);
+
+/* Per-thread working memory: convolvers with their FFT plans, scratch images,
+ * the PSF stamps.  Made once, reused for every image. */
+typedef struct sl_renderer sl_renderer;
+sl_renderer *sl_renderer_new(const sl_scene *s, sl_err *err);
+void sl_renderer_free(sl_renderer *r);
+
+/* The expected image, sky included, [band][y][x] electrons. */
+int sl_render_expected(sl_renderer *r, const sl_catalog *cat, float *out, sl_err *err);
+
+/* Replaces an expected image by a noisy draw from it, from the random stream
+ * (seed, index, SL_STREAM_NOISE). */
+void sl_render_noise(const sl_scene *s, float *img, uint64_t seed, uint64_t index);
+
+#endif

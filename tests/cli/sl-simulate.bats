@@ -1,0 +1,102 @@
+#!/usr/bin/env bats
+# sl-simulate: determinism, sharding, threads, outputs and configuration errors.
+
+load helpers
+
+small="--set width=40 --set height=40 --set density=400"
+
+@test "writes image records with a truth catalog" {
+    run sl-simulate -n 3 $small
+    assert_status 0
+    sl-simulate -n 3 $small > s.slr
+    [ "$(sl-cat --count s.slr)" = "$(printf 'header\t1\nimage\t3\nend\t1')" ]
+    run sl-cat --check s.slr
+    assert_status 0
+    # Every source has a position inside the image and a positive flux.
+    n=$(sl-cat --full --type image s.slr | jq -s '[.[].truth.n] | add')
+    [ "$n" -gt 0 ]
+    [ "$(sl-cat --full --type image s.slr | jq -s '[.[].truth | .x[], .y[]] | map(select(. < 0 or . > 40)) | length')" = 0 ]
+    [ "$(sl-cat --full --type image s.slr | jq -s '[.[].truth.flux[]] | map(select(. <= 0)) | length')" = 0 ]
+}
+
+@test "image k of seed s is the same in shards and for any thread count" {
+    sl-simulate -s 7 -n 12 $small > all.slr
+    sl-simulate -s 7 -n 5 $small > a.slr
+    sl-simulate -s 7 --first 5 -n 7 $small > b.slr
+    sl-simulate -s 7 -n 12 -j 2 $small > j2.slr
+    sl-cat --full --type image all.slr > all.json
+    cat a.slr b.slr | sl-cat --full --type image > shards.json
+    sl-cat --full --type image j2.slr > j2.json
+    cmp all.json shards.json
+    cmp all.json j2.json
+    # Headers aside, the streams are byte-identical.
+    sl-cat --raw --type image all.slr | sl-cat --full --type image > again.json
+    cmp all.json again.json
+    sl-simulate -s 8 -n 12 $small | sl-cat --full --type image > other.json
+    ! cmp -s all.json other.json
+}
+
+@test "-n 0 streams until the reader goes away" {
+    run bash -c "set -o pipefail; sl-simulate -n 0 $small | head -c 2000000 > /dev/null"
+    assert_status 0
+    [ -z "$output" ]
+}
+
+@test "the header records the seed and the configuration in effect" {
+    sl-simulate -n 1 -s 42 $small --set lens_prob=1 > s.slr
+    run sl-cat --type header s.slr
+    [ "$(echo "$output" | jq -c '[.tool, .seed, .config.width, .config.lens_prob]')" = '["sl-simulate",42,"40","1"]' ]
+}
+
+@test "--noiseless gives the expectation: sky where there are no sources" {
+    sl-simulate -n 1 --noiseless --set density=0 --set width=8 --set height=8 --set sky=865 > s.slr
+    [ "$(sl-cat --full --type image s.slr | jq -c '[.pixels | min, max]')" = '[865,865]' ]
+}
+
+@test "lens systems carry their lens parameters" {
+    sl-simulate -n 2 $small --set star_prob=0 --set lens_prob=1 > s.slr
+    run bash -c "sl-cat --full --type image s.slr | jq -s '[.[].truth | .theta_e[]] | map(select(. < 1.98 or . > 11.88)) | length'"
+    [ "$output" = 0 ]
+    run bash -c "sl-cat --full --type image s.slr | jq -s '[.[].truth | .lens[]] | unique'"
+    [ "$(echo $output | tr -d ' ')" = '[1]' ]
+}
+
+@test "--fits and --png write a file per image" {
+    run sl-simulate -n 2 $small --fits fits --png png --mark-lenses -o s.slr
+    assert_status 0
+    [ -f fits/image-000000.fits ] && [ -f fits/image-000001.fits ]
+    [ "$(head -c 9 fits/image-000000.fits)" = "SIMPLE  =" ]
+    [ $(( $(stat -c %s fits/image-000000.fits) % 2880 )) -eq 0 ]
+    [ "$(head -c 4 png/image-000001.png | tail -c 3)" = "PNG" ]
+    [ -z "$(ls fits png | grep tmp)" ]
+}
+
+@test "bad configurations are refused with the key named" {
+    run sl-simulate -n 1 --set density=-1
+    assert_status 2
+    assert_output_contains "density"
+    assert_output_contains "-1"
+    run sl-simulate -n 1 --set densty=3
+    assert_status 2
+    assert_output_contains "unknown key 'densty' (did you mean 'density'?)"
+    run sl-simulate -n 1 --set theta_e_min=20 --set theta_e_max=5
+    assert_status 1
+    [ "$output" = "sl-simulate: theta_e_min (20) is greater than theta_e_max (5)" ]
+    printf 'width = 10\nlens_prob = 2\n' > bad.conf
+    run sl-simulate -n 1 -c bad.conf
+    assert_status 1
+    assert_output_contains "bad.conf:2"
+    run sl-simulate -n 1 -p nosuch
+    assert_status 2
+    assert_output_contains "nosuch"
+    run sl-simulate -n -3
+    assert_status 2
+}
+
+@test "presets change the survey" {
+    sl-simulate -n 1 -p lsst --set width=16 --set height=16 > s.slr
+    [ "$(sl-cat --type image s.slr | jq -c '[(.bands | length), .pixel_scale]')" = '[6,0.2]' ]
+    run sl-simulate --print-config -p des
+    assert_status 0
+    assert_output_contains "pixel_scale = 0.263"
+}
