@@ -87,6 +87,19 @@ static const column columns[] = {
 };
 #define N_COLUMNS (sizeof columns / sizeof *columns)
 
+void sl_catalog_round_f32(sl_catalog *c)
+{
+    for (int i = 0; i < c->n; i++)
+        for (size_t k = 0; k < N_COLUMNS; k++) {
+            char *base = (char *)&c->src[i] + columns[k].offset;
+            if (columns[k].kind == COL_DOUBLE)
+                *(double *)base = (float)*(double *)base;
+            else if (columns[k].kind == COL_BANDS)
+                for (int b = 0; b < c->n_bands; b++)
+                    ((double *)base)[b] = (float)((double *)base)[b];
+        }
+}
+
 void sl_catalog_pack(msgpack_packer *pk, const sl_catalog *c)
 {
     int nb = c->n_bands;

@@ -49,6 +49,10 @@ void sl_catalog_free(sl_catalog *c);
 /* Appends a zeroed source (NaN in every optional quantity); NULL when out of memory. */
 sl_source *sl_catalog_add(sl_catalog *c);
 
+/* Rounds every value to float32, the precision of the record form, so that a
+ * catalog drawn from it renders exactly as the one that was written. */
+void sl_catalog_round_f32(sl_catalog *c);
+
 /* Packs the catalog as the value of a map key (the caller packed the key). */
 void sl_catalog_pack(msgpack_packer *pk, const sl_catalog *c);
 /* Reads the catalog under key ("truth", "estimate") of a record; n_bands

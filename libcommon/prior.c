@@ -210,5 +210,6 @@ int sl_prior_sample(const sl_prior *p, uint64_t seed, uint64_t index, sl_catalog
         if (sl_rng_bernoulli(&r, p->lens_prob))
             sample_lens(p, &r, s);
     }
+    sl_catalog_round_f32(cat);
     return 0;
 }

@@ -53,7 +53,8 @@ typedef struct sl_prior {
  * keys) and checks the relations between keys (min below max, ...). */
 int sl_prior_from_config(sl_prior *p, const sl_config *cfg, sl_err *err);
 
-/* Draws the catalog of image `index` under `seed` into cat (reset first). */
+/* Draws the catalog of image `index` under `seed` into cat (reset first).
+ * Values are rounded to float32, as they will be written. */
 int sl_prior_sample(const sl_prior *p, uint64_t seed, uint64_t index, sl_catalog *cat);
 
 #endif

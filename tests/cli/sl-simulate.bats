@@ -100,3 +100,39 @@ small="--set width=40 --set height=40 --set density=400"
     assert_status 0
     assert_output_contains "pixel_scale = 0.263"
 }
+
+@test "--render redraws the truth: the same image for the same seed" {
+    sl-simulate -s 5 -n 6 $small > a.slr
+    sl-simulate -s 5 --render a.slr > r.slr
+    cmp <(sl-cat --full --type image a.slr | jq -c .pixels) <(sl-cat --full --type image r.slr | jq -c .pixels)
+    [ "$(sl-cat --type image r.slr | jq -r .rendered_from | sort -u)" = truth ]
+    # The expectation: rendered without noise equals simulated without noise.
+    sl-simulate -s 5 -n 3 --noiseless $small > e.slr
+    sl-simulate --render --noiseless < a.slr | sl-cat --full --type image | head -3 | jq -c .pixels > re.json
+    cmp re.json <(sl-cat --full --type image e.slr | jq -c .pixels)
+}
+
+@test "--render passes other records and keys through" {
+    sl-simulate -n 2 $small | sl-simulate --render | sl-simulate --render > rr.slr
+    [ "$(sl-cat --count rr.slr)" = "$(printf 'header\t1\nimage\t2\nend\t1')" ]
+    [ "$(sl-cat --type header rr.slr | jq -r '[.provenance[].tool] | join(" ")')" = "sl-simulate sl-simulate" ]
+    [ "$(sl-cat --type image rr.slr | jq -c '[.id, .truth.n > 0, .zero_point[0] > 20]' | head -1)" = '[0,true,true]' ]
+}
+
+@test "--render refuses truncated input and missing catalogs cleanly" {
+    sl-simulate -n 3 $small > a.slr
+    head -c 5000 a.slr > cut.slr
+    run sl-simulate --render -o out.slr cut.slr
+    assert_status 1
+    assert_output_contains "sl-simulate: cut.slr: record 2: truncated"
+    [ ! -e out.slr ]
+    [ -z "$(ls | grep tmp)" ]
+    run sl-simulate --render --catalog estimate a.slr
+    assert_status 1
+    [ "$output" = "sl-simulate: a.slr: record 2: key 'estimate.n': missing" ]
+    run sl-simulate --render --catalog posterior a.slr
+    assert_status 2
+    run sl-simulate -n 2 a.slr
+    assert_status 2
+    [ "${lines[0]}" = "sl-simulate: input files are read only with --render" ]
+}
