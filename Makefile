@@ -94,6 +94,9 @@ cli: $(TOOLS) $(FIXTURES)
 bench: $(TOOLS) $(FIXTURES)
 	@for b in bench/*.sh; do $(TEST_ENV) sh $$b || exit 1; done
 
+demo: $(TOOLS)
+	SL_BIN=$(O)/bin sh examples/demo.sh demo-out
+
 install: $(TOOLS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin

@@ -640,6 +640,66 @@ int sl_config_set(sl_config *c, const char *assignment, sl_err *err)
     return rc < 0 ? sl_err_prefix(err, "--set") : 0;
 }
 
+/* Rewrites one per-band list to hold only the chosen entries, in their order. */
+static int select_entries(cfg_entry *e, const size_t *pick, size_t n_pick, const char *source,
+                          sl_err *err)
+{
+    size_t size = 1;
+    for (size_t i = 0; i < n_pick; i++)
+        size += (e->key->type == SL_CFG_NUMLIST ? 32 : strlen(e->v.str[pick[i]])) + 1;
+    char *text = malloc(size), *p = text;
+    if (!text)
+        return sl_err_set(err, "out of memory");
+    *p = '\0';
+    for (size_t i = 0; i < n_pick; i++) {
+        char num[32];
+        if (e->key->type == SL_CFG_NUMLIST)
+            fmt_num(e->v.num[pick[i]], num, sizeof num);
+        p += sprintf(p, "%s%s", i ? " " : "", e->key->type == SL_CFG_NUMLIST ? num : e->v.str[pick[i]]);
+    }
+    cfg_value v = {0};
+    int rc = parse_value(e->key, text, &v, err);
+    free(text);
+    return rc < 0 ? -1 : assign(e, &v, source, err);
+}
+
+int sl_config_select_bands(sl_config *c, const char *names, sl_err *err)
+{
+    cfg_entry *bands = find(c, "bands");
+    if (!bands || bands->key->type != SL_CFG_STRLIST)
+        return sl_err_set(err, "--bands: this configuration has no 'bands' list");
+    char *list = dup_range(names, strlen(names));
+    size_t pick[64], n_pick = 0, n_bands = bands->v.n;
+    if (!list)
+        return sl_err_set(err, "out of memory");
+    int rc = 0;
+    for (char *save = NULL, *w = strtok_r(list, ", ", &save); w && rc == 0;
+         w = strtok_r(NULL, ", ", &save)) {
+        size_t i = 0;
+        while (i < n_bands && strcmp(bands->v.str[i], w) != 0)
+            i++;
+        if (i == n_bands)
+            rc = sl_err_set(err, "--bands: band '%s' is not among the configured bands (%s)", w,
+                            bands->v.text);
+        else if (n_pick == sizeof pick / sizeof *pick)
+            rc = sl_err_set(err, "--bands: too many bands");
+        else
+            pick[n_pick++] = i;
+    }
+    free(list);
+    if (rc == 0 && n_pick == 0)
+        rc = sl_err_set(err, "--bands: no band named");
+    /* Per-band lists with one entry per band follow; single values apply to all. */
+    for (size_t i = 0; rc == 0 && i < c->n; i++) {
+        cfg_entry *e = &c->e[i];
+        if (e != bands && e->key->per_band && e->v.n == n_bands && n_bands > 1)
+            rc = select_entries(e, pick, n_pick, e->source, err);
+    }
+    if (rc == 0)
+        rc = select_entries(bands, pick, n_pick, "--bands", err);
+    return rc;
+}
+
 /* ---- checks across keys ---- */
 
 static int check_bands(const cfg_entry *bands, sl_err *err)

@@ -82,6 +82,10 @@ int sl_config_set(sl_config *c, const char *assignment, sl_err *err);
 
 /* Checks what single values cannot: every key is set, band names are distinct, and
  * each per-band list has one value or as many as `bands`. */
+/* Keeps only the named bands (comma or space separated, in the order given):
+ * `bands` and every per-band list with one entry per band are cut to match, so
+ * `-p sdss --bands r,i` is the SDSS preset for r and i alone. */
+int sl_config_select_bands(sl_config *c, const char *names, sl_err *err);
 int sl_config_validate(const sl_config *c, sl_err *err);
 
 /* Getters.  Asking for a key the schema lacks, or with a getter of the wrong type, is

@@ -251,6 +251,29 @@ double sl_galaxy_sb(const sl_galaxy_prep *p, double x, double y)
     return sb;
 }
 
+/* Distance on which the profile decays at elliptical radius s (units of a), along the
+ * minor axis where it is shortest: (n/b) s^(1-1/n) q a (only n = 1, 4 occur). */
+static double scale_exp(const sl_sersic_prep *p, double s)
+{
+    double qa = p->q * p->a;
+    return p->n == 1 ? qa / p->b : 4 / p->b * qa * sqrt(s * sqrt(s));
+}
+
+double sl_galaxy_detail(const sl_galaxy_prep *p, double x, double y, double r,
+                        double sb_floor)
+{
+    double scale = INFINITY;
+    for (int c = 0; c < p->ncomp; c++) {
+        const sl_sersic_prep *s = &p->comp[c];
+        /* s changes by at most 1/(q a) per pixel */
+        double s_min = sqrt(u_at(s, x - s->x, y - s->y)) - r / (s->q * s->a);
+        s_min = s_min > 0 ? s_min : 0;
+        if (sb_u(s, s_min * s_min) > sb_floor)
+            scale = fmin(scale, fmin(scale_exp(s, s_min), s->q * s->a * s_min));
+    }
+    return scale;
+}
+
 /* Blocks of 8 points, as in add_samples: the arithmetic vectorizes, the table reads
  * are scalar. */
 void sl_galaxy_sb_n(const sl_galaxy_prep *p, int n, const double *x, const double *y,
@@ -297,14 +320,6 @@ typedef struct plan {
     double corner[4][4];
     unsigned char have_corner[4][4];
 } plan;
-
-/* Distance on which the profile decays at elliptical radius s (units of a), along the
- * minor axis where it is shortest: (n/b) s^(1-1/n) q a (only n = 1, 4 occur). */
-static double scale_exp(const sl_sersic_prep *p, double s)
-{
-    double qa = p->q * p->a;
-    return p->n == 1 ? qa / p->b : 4 / p->b * qa * sqrt(s * sqrt(s));
-}
 
 /* Smallest s where cells of side 1 pass a rule with thresholds t_exp (on the decay
  * scale) and t_sing (on the distance to the centre, a kink for n = 1 and a cusp for

@@ -88,6 +88,12 @@ double sl_galaxy_sb(const sl_galaxy_prep *p, double x, double y);
 /* The same at n points (x[i], y[i]), into sb[i]; faster per point (lensing). */
 void sl_galaxy_sb_n(const sl_galaxy_prep *p, int n, const double *x, const double *y,
                     float *sb);
+/* The shortest length (pixels) on which the light changes within distance r of
+ * (x, y), over the components whose surface brightness there can exceed sb_floor:
+ * the decay length along the minor axis, or the distance to the centre (a kink for
+ * n = 1, a cusp for n = 4).  Tells a ray tracer where its rays are too sparse. */
+double sl_galaxy_detail(const sl_galaxy_prep *p, double x, double y, double r,
+                        double sb_floor);
 /* Radius (pixels) around the centre outside which every component has less than
  * SL_GALAXY_FLUX_OUT of its flux: the rendered stamp is the box around it. */
 double sl_galaxy_extent(const sl_galaxy_prep *p);

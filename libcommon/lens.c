@@ -12,13 +12,13 @@
 /* Lensed light: a pixel whose corrected midpoint moves by less than LAP_REL of its
  * value (or LAP_ABS of the source flux) keeps it; the pixels within CORE_R of the lens
  * centre, where the deflection turns on the pixel scale, are always supersampled, as
- * are the pixels that see within RES_A half-light radii of a source component smaller
- * than RES_PIX footprints (which the pixel-centre rays could step over). */
+ * are those whose pixel-centre rays are too sparse for the source's detail there (a
+ * length below RES times the ray spacing in the source plane), which the Laplacian
+ * could miss. */
 #define LAP_REL 1e-2
 #define LAP_ABS 1e-7
 #define CORE_R 2.0
-#define RES_A 3.0
-#define RES_PIX 1.0
+#define RES 1.5
 #define SS_MAX 16
 
 /* The lens with its derived constants. */
@@ -208,25 +208,20 @@ typedef struct lensed {
     dir_table t;
     sl_galaxy_prep g;
     int ss;
+    double sb_floor; /* surface brightness too faint to matter: LAP_ABS of the flux */
     double *x, *y, *bx, *by, *stretch; /* one row of rays (or one pixel's ss x ss) */
 } lensed;
 
 /* Whether the pixel-centre ray at (tx, ty), landing at (bx, by) with the given
- * stretch, may step over detail: too near the lens centre, or seeing a component
- * smaller than its footprint near that component's centre. */
+ * stretch, may step over detail: too near the lens centre, or where the source
+ * changes faster than the rays are spaced. */
 static int needs_rays(const lensed *L, double tx, double ty, double bx, double by,
                       double stretch)
 {
     double dx = tx - L->p.x, dy = ty - L->p.y;
     if (dx * dx + dy * dy < CORE_R * CORE_R)
         return 1;
-    for (int c = 0; c < L->g.ncomp; c++) {
-        const sl_sersic_prep *s = &L->g.comp[c];
-        double ex = bx - s->x, ey = by - s->y, r = stretch + RES_A * s->a;
-        if (s->q * s->a < RES_PIX * stretch && ex * ex + ey * ey < r * r)
-            return 1;
-    }
-    return 0;
+    return sl_galaxy_detail(&L->g, bx, by, stretch, L->sb_floor) < RES * stretch;
 }
 
 /* Centre values of the pixels box0 - 1 .. of row j into sb[0..n-1], and whether each
@@ -304,6 +299,7 @@ int sl_lens_render(const sl_lens *l, const sl_galaxy *src, int ss, float *img, i
     }
     L->p = prepare(l);
     L->ss = ss;
+    L->sb_floor = LAP_ABS * src->flux;
     int box[4];
     if (L->g.ncomp == 0 || !stamp(&L->p, src, &L->g, w, h, box)) {
         free(L);

@@ -36,6 +36,7 @@ static const char usage[] =
     "  -j, --threads INT    worker threads; the output does not depend on it [1]\n"
     "  -o, --output FILE    write FILE instead of standard output\n"
     "  -p, --preset NAME    survey preset: sdss, lsst, des, hst [none: SDSS r band]\n"
+    "  -b, --bands LIST     keep only these bands of the preset, e.g. r or g,r,i\n"
     "  -c, --config FILE    configuration file (key = value lines); repeatable\n"
     "      --set KEY=VALUE  override one configuration key; repeatable\n"
     "      --list-keys      print every configuration key with its default and meaning\n"
@@ -52,12 +53,12 @@ static const char usage[] =
     "  -h, --help           this text\n"
     "      --version        the version\n"
     "\n"
-    "Precedence of settings: defaults < --preset < --config files < --set.\n"
+    "Precedence of settings: defaults < --preset < --config files < --bands < --set.\n"
     "Exit status: 0 success, 1 data or runtime error, 2 usage error.\n"
     "\n"
     "Examples:\n"
     "  sl-simulate -n 4 --png previews --mark-lenses | sl-cat --type image | jq .truth.n\n"
-    "  sl-simulate -p sdss --set bands='r' --set lens_prob=1 -n 1000 -j 2 -o train.slr\n"
+    "  sl-simulate -p sdss -b r --set lens_prob=1 -n 1000 -j 2 -o train.slr\n"
     "  sl-simulate -n 0 | sl-train --task detect -o detect.slm\n";
 
 enum {
@@ -69,7 +70,7 @@ enum {
 
 static struct {
     long count, first;
-    const char *preset;
+    const char *preset, *bands;
     const char *configs[MAX_SETTINGS];
     int n_configs;
     const char *sets[MAX_SETTINGS];
@@ -85,6 +86,7 @@ static int on_option(int c, const char *arg)
     case 'n': opt.count = sl_cli_long("-n/--count", arg, 0, 1L << 50); return 0;
     case OPT_FIRST: opt.first = sl_cli_long("--first", arg, 0, 1L << 50); return 0;
     case 'p': opt.preset = arg; return 0;
+    case 'b': opt.bands = arg; return 0;
     case 'c':
     case OPT_SET:
         if (opt.n_configs >= MAX_SETTINGS || opt.n_sets >= MAX_SETTINGS)
@@ -126,6 +128,8 @@ static sl_config *load_config(void)
     for (int i = 0; i < opt.n_configs; i++)
         if (sl_config_load_file(cfg, opt.configs[i], &err) < 0)
             sl_die("%s", err.msg);
+    if (opt.bands && sl_config_select_bands(cfg, opt.bands, &err) < 0)
+        sl_usage_error("%s", err.msg);
     for (int i = 0; i < opt.n_sets; i++)
         if (sl_config_set(cfg, opt.sets[i], &err) < 0)
             sl_usage_error("%s", err.msg);
@@ -429,6 +433,7 @@ int main(int argc, char **argv)
         {"count", required_argument, NULL, 'n'},
         {"first", required_argument, NULL, OPT_FIRST},
         {"preset", required_argument, NULL, 'p'},
+        {"bands", required_argument, NULL, 'b'},
         {"config", required_argument, NULL, 'c'},
         {"set", required_argument, NULL, OPT_SET},
         {"list-keys", no_argument, NULL, OPT_LIST_KEYS},
@@ -441,7 +446,7 @@ int main(int argc, char **argv)
         {"catalog", required_argument, NULL, OPT_CATALOG},
         {"noiseless", no_argument, NULL, OPT_NOISELESS},
         {NULL, 0, NULL, 0}};
-    const sl_cli_spec spec = {"sl-simulate", usage, "n:p:c:", longs, on_option, 1, 0};
+    const sl_cli_spec spec = {"sl-simulate", usage, "n:p:b:c:", longs, on_option, 1, 0};
     sl_cli_parse(&spec, argc, argv);
     if (!opt.render && sl_cli_state.n_inputs > 0)
         sl_usage_error("input files are read only with --render");

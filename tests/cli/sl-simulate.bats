@@ -136,3 +136,14 @@ small="--set width=40 --set height=40 --set density=400"
     assert_status 2
     [ "${lines[0]}" = "sl-simulate: input files are read only with --render" ]
 }
+
+@test "--bands keeps a subset of a preset's bands with their per-band values" {
+    sl-simulate -n 1 -p sdss -b i,r --set width=16 --set height=16 > s.slr
+    [ "$(sl-cat --type image s.slr | jq -c '.bands')" = '["i","r"]' ]
+    # gain = u g r i z in the preset: r is the third value.
+    r_gain=$(sl-simulate -p sdss --print-config | awk '$1 == "gain" {print $5}')
+    [ "$(sl-simulate -p sdss -b r --print-config | awk '$1 == "gain" || $1 == "bands" {print $3}' | tr '\n' ' ')" = "r $r_gain " ]
+    run sl-simulate -n 1 -p sdss -b y
+    assert_status 2
+    [ "${lines[0]}" = "sl-simulate: --bands: band 'y' is not among the configured bands (u g r i z)" ]
+}

@@ -509,6 +509,26 @@ static void test_unknown_getter_aborts(void)
     sl_config_free(c);
 }
 
+/* --bands: the preset cut to some of its bands, values following their band. */
+static void test_select_bands(void)
+{
+    sl_err err;
+    sl_config *c = make(0);
+    CHECK(sl_config_use_preset(c, "sdss", &err) == 0);
+    double gain_r = sl_config_num_at(c, "gain", 2), gain_i = sl_config_num_at(c, "gain", 3);
+    CHECK(sl_config_select_bands(c, "i,r", &err) == 0);
+    CHECK(sl_config_validate(c, &err) == 0);
+    CHECK(sl_config_list_len(c, "bands") == 2);
+    CHECK(strcmp(sl_config_str_at(c, "bands", 0), "i") == 0);
+    CHECK(strcmp(sl_config_str_at(c, "bands", 1), "r") == 0);
+    CHECK(sl_config_num_at(c, "gain", 0) == gain_i);
+    CHECK(sl_config_num_at(c, "gain", 1) == gain_r);
+    CHECK_FAILS(sl_config_select_bands(c, "g", &err), err,
+                "--bands: band 'g' is not among the configured bands (i r)");
+    CHECK_FAILS(sl_config_select_bands(c, " , ", &err), err, "--bands: no band named");
+    sl_config_free(c);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/test_config.XXXXXX");
@@ -530,6 +550,7 @@ int main(void)
     RUN(test_preset_derivations);
     RUN(test_preset_numbers_have_sources);
     RUN(test_survey_docs);
+    RUN(test_select_bands);
     RUN(test_unknown_getter_aborts);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);

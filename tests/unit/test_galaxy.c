@@ -219,6 +219,25 @@ static void test_pixels(void)
     }
 }
 
+/* Every pixel of a row through the centre, out to where the one-sample rule (the
+ * corrected midpoint) has taken over. */
+static void test_pixel_row(void)
+{
+    const double shapes[][3] = {{1, 3, 1}, {4, 2, 0.6}, {1, 8, 0.3}};
+    int w = 40;
+    for (int c = 0; c < 3; c++) {
+        sl_sersic s = {12.3, 20.6, 1000, shapes[c][0], shapes[c][1], shapes[c][2], 0.2};
+        float *img = image(w, w);
+        CHECK(sl_sersic_render(&s, img, w, w, NULL) == 0);
+        double R = sl_sersic_radius(s.n, s.a, 1 - SL_GALAXY_FLUX_OUT);
+        for (int i = 12; i < w && hypot(i + 1.5 - s.x, 2 / s.q) < R; i++) {
+            double want = ref_pixel(&s, i, 20), got = img[20 * w + i];
+            CHECK_NEAR(got, want, 1e-3 * want + 1e-7 * s.flux);
+        }
+        free(img);
+    }
+}
+
 /* Orientation and shape from the image moments: the major axis at beta from +x towards
  * +y, the axis ratio (second moments scale as q^2), the centroid at (x, y) in pixel
  * coordinates where pixel (i, j) is centred on (i + 0.5, j + 0.5). */
@@ -333,6 +352,7 @@ int main(void)
     RUN(test_surface_brightness);
     RUN(test_flux);
     RUN(test_pixels);
+    RUN(test_pixel_row);
     RUN(test_conventions);
     RUN(test_add_and_clip);
     RUN(test_degenerate_and_errors);
