@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "stats.h"
 #include "config.h"
 #include "prior.h"
 #include "render.h"
@@ -149,10 +150,60 @@ static void test_source_count_is_poisson(void)
     sl_config_free(cfg);
 }
 
+/* Truncated Pareto CDF; par = {min, max, alpha}. */
+static double cdf_pareto(double x, const double *par)
+{
+    double lo = par[0], hi = par[1], a = par[2];
+    return (1 - pow(lo / x, a)) / (1 - pow(lo / hi, a));
+}
+
+/* The fluxes in drawn catalogs follow their Pareto priors (KS), through the
+ * catalog code: colours off in one band, float32 rounding included. */
+static void test_fluxes_follow_the_prior(void)
+{
+    sl_config *cfg = sl_config_new();
+    sl_err err;
+    CHECK(sl_config_add_keys(cfg, sl_survey_keys, sl_n_survey_keys, &err) == 0);
+    CHECK(sl_config_add_keys(cfg, sl_prior_keys, sl_n_prior_keys, &err) == 0);
+    CHECK(sl_config_set(cfg, "lens_prob=0.5", &err) == 0);
+    CHECK(sl_config_validate(cfg, &err) == 0);
+    sl_prior p;
+    CHECK(sl_prior_from_config(&p, cfg, &err) == 0);
+    enum { MAX = 20000 };
+    double *star = malloc(MAX * sizeof *star), *gal = malloc(MAX * sizeof *gal),
+           *src = malloc(MAX * sizeof *src);
+    size_t ns = 0, ng = 0, nl = 0;
+    sl_catalog cat;
+    sl_catalog_init(&cat, 1);
+    for (uint64_t k = 0; ns < MAX || ng < MAX || nl < MAX; k++) {
+        CHECK(sl_prior_sample(&p, 9, k, &cat) == 0);
+        for (int i = 0; i < cat.n; i++) {
+            const sl_source *s = &cat.src[i];
+            if (!s->galaxy && ns < MAX)
+                star[ns++] = s->flux[0];
+            if (s->galaxy && ng < MAX)
+                gal[ng++] = s->flux[0];
+            if (s->lens && nl < MAX)
+                src[nl++] = s->src_flux[0];
+        }
+    }
+    const double ps[] = {1e3, 1e6, 0.5}, pg[] = {622, 1e6, 0.47}, pl[] = {622, 1e4, 0.47};
+    CHECK(ks_pvalue(star, MAX, cdf_pareto, ps) > 1e-4);
+    CHECK(ks_pvalue(gal, MAX, cdf_pareto, pg) > 1e-4);
+    CHECK(ks_pvalue(src, MAX, cdf_pareto, pl) > 1e-4);
+    /* And the test sees a wrong index. */
+    const double wrong[] = {1e3, 1e6, 0.45};
+    CHECK(ks_pvalue(star, MAX, cdf_pareto, wrong) < 1e-4);
+    free(star), free(gal), free(src);
+    sl_catalog_free(&cat);
+    sl_config_free(cfg);
+}
+
 int main(void)
 {
     RUN(test_flux_is_conserved);
     RUN(test_noise_is_poisson);
     RUN(test_source_count_is_poisson);
+    RUN(test_fluxes_follow_the_prior);
     return check_report("test_render");
 }
