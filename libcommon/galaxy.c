@@ -37,6 +37,8 @@
 /* Cells nearer the centre than NEAR times their side are summed from rectangles with
  * a corner on the centre; at that distance the sum cancels little. */
 #define NEAR 0.5
+/* Gauss-Legendre nodes per edge for sl_sersic_polygon (1e-4 of the flux) */
+#define POLY_N 4
 
 /* The table covers u in [2^TAB_LO, 2^TAB_HI) with 2^TAB_BITS entries per octave.
  * Below it (r < 2.4e-4 a) g is computed directly; above it (r > 256 a) g is below
@@ -84,8 +86,8 @@ static const double gl_weight[36] = {
 #define GL_OFF(n) ((n) * ((n) - 1) / 2)
 
 /* What is computed once per process: per tabulated index (n = 1, 4) b_n, the stamp
- * radius, the centre-cell radius and the table; and per rule N the largest cell
- * size, in units of the profile's local scales, that the rule integrates to REL_TOL. */
+ * radius (units of a) and the table of g; and per rule the largest cell size, in units
+ * of the profile's local length scales, that it integrates to REL_TOL. */
 static struct {
     float tab[2][TAB_LEN];
     double b[2], s_max[2];
@@ -268,14 +270,16 @@ double sl_galaxy_detail(const sl_galaxy_prep *p, double x, double y, double r,
         /* s changes by at most 1/(q a) per pixel */
         double s_min = sqrt(u_at(s, x - s->x, y - s->y)) - r / (s->q * s->a);
         s_min = s_min > 0 ? s_min : 0;
-        if (sb_u(s, s_min * s_min) > sb_floor)
-            scale = fmin(scale, fmin(scale_exp(s, s_min), s->q * s->a * s_min));
+        if (sb_u(s, s_min * s_min) > sb_floor) {
+            double e = scale_exp(s, s_min), d = s->q * s->a * s_min, l = e < d ? e : d;
+            scale = l < scale ? l : scale;
+        }
     }
     return scale;
 }
 
-/* Blocks of 8 points, as in add_samples: the arithmetic vectorizes, the table reads
- * are scalar. */
+/* In blocks of 8 points (as add_samples below), so that the arithmetic vectorizes;
+ * the table reads are scalar. */
 void sl_galaxy_sb_n(const sl_galaxy_prep *p, int n, const double *x, const double *y,
                     float *sb)
 {
@@ -342,8 +346,9 @@ static void plan_init(plan *pl, const sl_sersic_prep *p)
     pl->B = p->mxx * p->mxy + p->myx * p->myy;
     pl->C = p->mxy * p->mxy + p->myy * p->myy;
     pl->abs_tol = ABS_TOL * p->flux;
-    pl->ci0 = (int)floor(p->x) - 1;
-    pl->cj0 = (int)floor(p->y) - 1;
+    /* (only used when the centre is on the image; clamped so the cast is defined) */
+    pl->ci0 = (int)fmin(fmax(floor(p->x), -1e9), 1e9) - 1;
+    pl->cj0 = (int)fmin(fmax(floor(p->y), -1e9), 1e9) - 1;
     memset(pl->have_corner, 0, sizeof pl->have_corner);
     /* s at a pixel's centre exceeds s anywhere in it by at most rho (s is a norm, and
      * the farthest point of the pixel from its centre, in that norm, is a corner);
@@ -423,9 +428,9 @@ static double gamma_p_int(int k, double x)
  * centre, subtends the angle d ds / (d^2 + s^2) at the point s along it from the foot
  * of the perpendicular; with s = d sinh w that is dw / cosh w, and the integrand
  * P(2n, b (d cosh w)^(1/n)) / cosh w is smooth in w even for very thin triangles.
- * Two 8-point panels in w are accurate to 1e-7 (5e-5 at q = 0.02). */
+ * Two 8-point panels in w are accurate to 1e-7 of the flux (5e-5 at q = 0.02). */
 static double corner_triangle(const sl_sersic_prep *p, double x1, double y1, double x2,
-                              double y2)
+                              double y2, int nodes, int panels)
 {
     double ax = p->mxx * x1 + p->mxy * y1, ay = p->myx * x1 + p->myy * y1;
     double bx = p->mxx * x2 + p->mxy * y2, by = p->myx * x2 + p->myy * y2;
@@ -435,22 +440,32 @@ static double corner_triangle(const sl_sersic_prep *p, double x1, double y1, dou
     double ex = bx - ax, ey = by - ay, len = hypot(ex, ey), d = fabs(cross) / len;
     double wa = asinh((ax * ex + ay * ey) / (len * d));
     double wb = asinh((bx * ex + by * ey) / (len * d));
-    const double *nd = gl_node + GL_OFF(8), *wt = gl_weight + GL_OFF(8);
+    const double *nd = gl_node + GL_OFF(nodes), *wt = gl_weight + GL_OFF(nodes);
     int k2n = (int)(2 * p->n);
-    double sum = 0, half = (wb - wa) / 2;
-    for (int panel = 0; panel < 2; panel++)
-        for (int k = 0; k < 8; k++) {
-            double e = exp(wa + half * (panel + nd[k])), c = 0.5 * (e + 1 / e), r = d * c;
+    double sum = 0, width = (wb - wa) / panels;
+    for (int panel = 0; panel < panels; panel++)
+        for (int k = 0; k < nodes; k++) {
+            double e = exp(wa + width * (panel + nd[k])), c = 0.5 * (e + 1 / e), r = d * c;
             sum += wt[k] * gamma_p_int(k2n, p->b * (p->n == 1 ? r : sqrt(sqrt(r)))) / c;
         }
-    return copysign(p->flux / (2 * M_PI) * half * sum, cross);
+    return copysign(p->flux / (2 * M_PI) * width * sum, cross);
+}
+
+double sl_sersic_polygon(const sl_sersic_prep *p, int n, const double *x, const double *y)
+{
+    double sum = 0;
+    for (int k = 0; k < n; k++) {
+        int l = k + 1 < n ? k + 1 : 0;
+        sum += corner_triangle(p, x[k] - p->x, y[k] - p->y, x[l] - p->x, y[l] - p->y, POLY_N, 1);
+    }
+    return sum;
 }
 
 /* Integral over the rectangle with one corner on the centre and the opposite one at
  * the offset (X, Y), signed like X * Y so that such rectangles add like areas. */
 static double corner_rect(const sl_sersic_prep *p, double X, double Y)
 {
-    return corner_triangle(p, X, 0, X, Y) + corner_triangle(p, X, Y, 0, Y);
+    return corner_triangle(p, X, 0, X, Y, 8, 2) + corner_triangle(p, X, Y, 0, Y, 8, 2);
 }
 
 /* Integral over the cell [x0, x0 + h) x [y0, y0 + h), at least NEAR h from the centre

@@ -18,8 +18,9 @@
 #define LAP_REL 1e-2
 #define LAP_ABS 1e-7
 #define CORE_R 2.0
-#define RES 1.5
+#define RES 0.5
 #define SS_MAX 16
+#define NEAR_PAD 1.0
 
 /* The lens with its derived constants. */
 typedef struct lens_prep {
@@ -28,6 +29,7 @@ typedef struct lens_prep {
     double q, b;     /* axis ratio, b = theta_E sqrt(q) */
     double eps;      /* sqrt(1 - q^2) */
     double g1, g2;   /* external shear */
+    double gamma;    /* its size */
 } lens_prep;
 
 int sl_lens_check(const sl_lens *l, sl_err *err)
@@ -56,28 +58,37 @@ static lens_prep prepare(const sl_lens *l)
         eps = sqrt((1 - q) * (1 + q));
     }
     return (lens_prep){.x = l->x, .y = l->y, .c = cos(phi), .s = sin(phi), .q = q,
-                       .b = l->theta_e * sqrt(q), .eps = eps, .g1 = l->g1, .g2 = l->g2};
+                       .b = l->theta_e * sqrt(q), .eps = eps, .g1 = l->g1, .g2 = l->g2,
+                       .gamma = hypot(l->g1, l->g2)};
+}
+
+/* The SIE deflection (fx, fy) in the lens frame at (xr, yr); returns psi, and 0 with
+ * no deflection at the centre, where the direction is undefined. */
+static double sie_frame(const lens_prep *p, double xr, double yr, double *fx, double *fy)
+{
+    double psi = sqrt(p->q * p->q * xr * xr + yr * yr);
+    *fx = *fy = 0;
+    if (psi > 0) {
+        double X = xr / psi, Y = yr / psi;
+        if (p->eps < EPS_SERIES) {
+            /* atan(e X)/e and atanh(e Y)/e to order e^4 */
+            double e2 = p->eps * p->eps, X2 = X * X, Y2 = Y * Y;
+            *fx = p->b * X * (1 - e2 * X2 / 3 + e2 * e2 * X2 * X2 / 5);
+            *fy = p->b * Y * (1 + e2 * Y2 / 3 + e2 * e2 * Y2 * Y2 / 5);
+        } else {
+            *fx = p->b / p->eps * atan(p->eps * X);
+            *fy = p->b / p->eps * atanh(p->eps * Y);
+        }
+    }
+    return psi;
 }
 
 /* Deflection at (x, y); *kappa gets the convergence there when not NULL. */
 static void deflect(const lens_prep *p, double x, double y, double *ax, double *ay,
                     double *kappa)
 {
-    double dx = x - p->x, dy = y - p->y;
-    double xr = p->c * dx + p->s * dy, yr = -p->s * dx + p->c * dy;
-    double psi = sqrt(p->q * p->q * xr * xr + yr * yr), fx = 0, fy = 0;
-    if (psi > 0) {
-        double X = xr / psi, Y = yr / psi;
-        if (p->eps < EPS_SERIES) {
-            /* atan(e X)/e and atanh(e Y)/e to order e^4 */
-            double e2 = p->eps * p->eps, X2 = X * X, Y2 = Y * Y;
-            fx = p->b * X * (1 - e2 * X2 / 3 + e2 * e2 * X2 * X2 / 5);
-            fy = p->b * Y * (1 + e2 * Y2 / 3 + e2 * e2 * Y2 * Y2 / 5);
-        } else {
-            fx = p->b / p->eps * atan(p->eps * X);
-            fy = p->b / p->eps * atanh(p->eps * Y);
-        }
-    }
+    double dx = x - p->x, dy = y - p->y, fx, fy;
+    double psi = sie_frame(p, p->c * dx + p->s * dy, -p->s * dx + p->c * dy, &fx, &fy);
     *ax = p->c * fx - p->s * fy + p->g1 * dx + p->g2 * dy;
     *ay = p->s * fx + p->c * fy + p->g2 * dx - p->g1 * dy;
     if (kappa)
@@ -120,20 +131,6 @@ typedef struct dir_table {
     float fx[DIR_N + 1], fy[DIR_N + 1];
 } dir_table;
 
-/* The SIE deflection in the lens frame along (xr, yr) (any length > 0). */
-static void sie_frame(const lens_prep *p, double xr, double yr, double *fx, double *fy)
-{
-    double psi = sqrt(p->q * p->q * xr * xr + yr * yr), X = xr / psi, Y = yr / psi;
-    if (p->eps < EPS_SERIES) {
-        double e2 = p->eps * p->eps, X2 = X * X, Y2 = Y * Y;
-        *fx = p->b * X * (1 - e2 * X2 / 3 + e2 * e2 * X2 * X2 / 5);
-        *fy = p->b * Y * (1 + e2 * Y2 / 3 + e2 * e2 * Y2 * Y2 / 5);
-    } else {
-        *fx = p->b / p->eps * atan(p->eps * X);
-        *fy = p->b / p->eps * atanh(p->eps * Y);
-    }
-}
-
 static void dir_table_init(dir_table *t, const lens_prep *p)
 {
     t->w = sqrt(p->q);
@@ -145,13 +142,13 @@ static void dir_table_init(dir_table *t, const lens_prep *p)
     }
 }
 
-/* beta = theta - alpha(theta) for n rays; *kappa (when not NULL) gets 1 + 2 kappa +
- * |gamma|, the most a ray bundle is stretched on its way to the source plane (the
- * SIE's own shear equals its kappa). */
+/* beta = theta - alpha(theta) for n rays; stretch (when not NULL) gets the most the
+ * lens map can stretch a length there: its eigenvalues are 1 - kappa +- |shear|, and
+ * the SIE's own shear has the size of its kappa, so with the external gamma they lie
+ * within [1 - 2 kappa - gamma, 1 + gamma]. */
 static void shoot(const lens_prep *p, const dir_table *t, int n, const double *x,
                   const double *y, double *bx, double *by, double *stretch)
 {
-    double gamma = hypot(p->g1, p->g2);
     for (int m = 0; m < n; m++) {
         double dx = x[m] - p->x, dy = y[m] - p->y;
         double xr = p->c * dx + p->s * dy, yr = -p->s * dx + p->c * dy;
@@ -168,9 +165,30 @@ static void shoot(const lens_prep *p, const dir_table *t, int n, const double *x
         by[m] = y[m] - (p->s * fx + p->c * fy + p->g2 * dx - p->g1 * dy);
         if (stretch) {
             double psi = sqrt(p->q * p->q * xr * xr + yr * yr);
-            stretch[m] = psi > 0 ? 1 + p->b / psi + gamma : INFINITY;
+            double k2 = psi > 0 ? p->b / psi : INFINITY; /* 2 kappa */
+            stretch[m] = k2 > 2 ? k2 + p->gamma - 1 : 1 + p->gamma;
         }
     }
+}
+
+int sl_lens_trace(const sl_lens *l, size_t n, const double *x, const double *y, double *bx,
+                  double *by, sl_err *err)
+{
+    if (sl_lens_check(l, err) < 0)
+        return -1;
+    lens_prep p = prepare(l);
+    dir_table *t = malloc(sizeof *t);
+    if (!t)
+        return sl_err_set(err, "lens: out of memory");
+    dir_table_init(t, &p);
+    /* in pieces, as shoot counts with an int */
+    for (size_t done = 0; done < n;) {
+        int m = n - done < 1 << 20 ? (int)(n - done) : 1 << 20;
+        shoot(&p, t, m, x + done, y + done, bx + done, by + done, NULL);
+        done += (size_t)m;
+    }
+    free(t);
+    return 0;
 }
 
 /* An upper bound on |alpha| of the SIE alone: |x'/psi| <= 1/q and |y'/psi| <= 1. */
@@ -186,8 +204,7 @@ static double sie_max(const lens_prep *p)
 static int stamp(const lens_prep *p, const sl_galaxy *src, const sl_galaxy_prep *g, int w,
                  int h, int box[4])
 {
-    double gamma = hypot(p->g1, p->g2);
-    double x0 = 0, x1 = w - 1, y0 = 0, y1 = h - 1;
+    double gamma = p->gamma, x0 = 0, x1 = w - 1, y0 = 0, y1 = h - 1;
     if (gamma < 1) {
         double r = (hypot(src->x - p->x, src->y - p->y) + sl_galaxy_extent(g) + sie_max(p)) /
                    (1 - gamma);
@@ -202,15 +219,35 @@ static int stamp(const lens_prep *p, const sl_galaxy *src, const sl_galaxy_prep 
     return 1;
 }
 
-/* What a render needs: the lens, its direction table, the source, and scratch rows. */
+/* What a render needs: the lens, its direction table, the source, and scratch. */
 typedef struct lensed {
     lens_prep p;
     dir_table t;
     sl_galaxy_prep g;
     int ss;
     double sb_floor; /* surface brightness too faint to matter: LAP_ABS of the flux */
-    double *x, *y, *bx, *by, *stretch; /* one row of rays (or one pixel's ss x ss) */
+    double *x, *y;   /* ray positions: one row (with border) or one pixel's ss x ss */
+    double *bx, *by; /* where the ss x ss rays land */
+    float *sb;       /* and the source there */
 } lensed;
+
+/* The pixel-centre rays of three rows, j-1, j and j+1 (with a one-pixel border): the
+ * source's surface brightness where they land, where that is, and the stretch. */
+typedef struct centre_rows {
+    int nx;
+    float *sb[3];
+    double *bx[3], *by[3], *stretch[3];
+} centre_rows;
+
+static void centre_row(lensed *L, centre_rows *c, int k, int box0, int j)
+{
+    for (int m = 0; m < c->nx; m++) {
+        L->x[m] = box0 - 1 + m + 0.5;
+        L->y[m] = j + 0.5;
+    }
+    shoot(&L->p, &L->t, c->nx, L->x, L->y, c->bx[k], c->by[k], c->stretch[k]);
+    sl_galaxy_sb_n(&L->g, c->nx, c->bx[k], c->by[k], c->sb[k]);
+}
 
 /* Whether the pixel-centre ray at (tx, ty), landing at (bx, by) with the given
  * stretch, may step over detail: too near the lens centre, or where the source
@@ -224,23 +261,83 @@ static int needs_rays(const lensed *L, double tx, double ty, double bx, double b
     return sl_galaxy_detail(&L->g, bx, by, stretch, L->sb_floor) < RES * stretch;
 }
 
-/* Centre values of the pixels box0 - 1 .. of row j into sb[0..n-1], and whether each
- * needs the full ss x ss rays into more[]. */
-static void centre_row(lensed *L, int box0, int j, int n, float *sb, unsigned char *more)
+/* Signed area of the quadrilateral (x[k], y[k]), and whether it is convex (all turns
+ * the same way): a map that folds across a critical curve makes it not so. */
+static double quad_area(const double *x, const double *y, int *convex)
 {
-    for (int m = 0; m < n; m++) {
-        L->x[m] = box0 - 1 + m + 0.5;
-        L->y[m] = j + 0.5;
+    double area = 0;
+    int pos = 0, neg = 0;
+    for (int k = 0; k < 4; k++) {
+        int l = (k + 1) % 4, m = (k + 2) % 4;
+        area += 0.5 * (x[k] * y[l] - x[l] * y[k]);
+        double turn = (x[l] - x[k]) * (y[m] - y[l]) - (y[l] - y[k]) * (x[m] - x[l]);
+        pos += turn > 0, neg += turn < 0;
     }
-    shoot(&L->p, &L->t, n, L->x, L->y, L->bx, L->by, L->stretch);
-    sl_galaxy_sb_n(&L->g, n, L->bx, L->by, sb);
-    for (int m = 0; m < n; m++)
-        more[m] = (unsigned char)needs_rays(L, L->x[m], L->y[m], L->bx[m], L->by[m],
-                                            L->stretch[m]);
+    *convex = pos == 4 || neg == 4;
+    return area;
 }
 
-/* Mean surface brightness of the source over the ss x ss sub-pixels of pixel (i, j). */
-static double supersampled(lensed *L, int i, int j, float *sb)
+/* Whether the point (px, py) lies within the quadrilateral's bounding box widened by
+ * pad times its size. */
+static int quad_near(const double *x, const double *y, double px, double py, double pad)
+{
+    double x0 = x[0], x1 = x[0], y0 = y[0], y1 = y[0];
+    for (int k = 1; k < 4; k++) {
+        x0 = x[k] < x0 ? x[k] : x0, x1 = x[k] > x1 ? x[k] : x1;
+        y0 = y[k] < y0 ? y[k] : y0, y1 = y[k] > y1 ? y[k] : y1;
+    }
+    pad *= x1 - x0 > y1 - y0 ? x1 - x0 : y1 - y0;
+    return px > x0 - pad && px < x1 + pad && py > y0 - pad && py < y1 + pad;
+}
+
+/* A ray landing next to a component's centre (the n = 4 cusp, the n = 1 kink) reads a
+ * surface brightness far from the mean around it: at 4 x 4 rays a pixel there can be
+ * off by a quarter.  So a sub-pixel whose image in the source plane (the quadrilateral
+ * of its corners' rays) comes that near gets the component's exact mean over the
+ * quadrilateral in place of its ray: the lens map is close to linear across a
+ * sub-pixel, away from the lens centre (not done within CORE_R) and from critical
+ * curves (where the quadrilateral folds, and the ray stays).  Returns the change to
+ * the sum of the sub-pixels' values. */
+static double cusp_correction(lensed *L, int i, int j)
+{
+    int ss = L->ss, nc = (ss + 1) * (ss + 1), near[2] = {0, 0}, any = 0;
+    double qx[4], qy[4], cx[4] = {i, i + 1, i + 1, i}, cy[4] = {j, j, j + 1, j + 1};
+    shoot(&L->p, &L->t, 4, cx, cy, qx, qy, NULL);
+    for (int c = 0; c < L->g.ncomp; c++)
+        any |= near[c] = quad_near(qx, qy, L->g.comp[c].x, L->g.comp[c].y, NEAR_PAD);
+    if (!any)
+        return 0;
+    /* the corners of the sub-pixels, after the centre rays in the scratch arrays */
+    double *x = L->x + ss * ss, *y = L->y + ss * ss, *bx = L->bx + ss * ss, *by = L->by + ss * ss;
+    for (int k = 0; k <= ss; k++)
+        for (int l = 0; l <= ss; l++) {
+            x[k * (ss + 1) + l] = i + (double)l / ss;
+            y[k * (ss + 1) + l] = j + (double)k / ss;
+        }
+    shoot(&L->p, &L->t, nc, x, y, bx, by, NULL);
+    double change = 0;
+    for (int k = 0; k < ss; k++)
+        for (int l = 0; l < ss; l++) {
+            int a = k * (ss + 1) + l, idx[4] = {a, a + 1, a + ss + 2, a + ss + 1}, convex;
+            for (int v = 0; v < 4; v++)
+                qx[v] = bx[idx[v]], qy[v] = by[idx[v]];
+            double area = quad_area(qx, qy, &convex);
+            if (!convex || area == 0)
+                continue;
+            for (int c = 0; c < L->g.ncomp; c++) {
+                const sl_sersic_prep *s = &L->g.comp[c];
+                if (!near[c] || s->n != 4 || !quad_near(qx, qy, s->x, s->y, NEAR_PAD))
+                    continue;
+                double ray = sl_sersic_sb(s, L->bx[k * ss + l], L->by[k * ss + l]);
+                change += sl_sersic_polygon(s, 4, qx, qy) / area - ray;
+            }
+        }
+    return change;
+}
+
+/* Mean surface brightness of the source over the ss x ss sub-pixels of pixel (i, j),
+ * from a ray at the centre of each. */
+static double supersampled(lensed *L, int i, int j)
 {
     int ss = L->ss, n = ss * ss;
     for (int k = 0; k < ss; k++)
@@ -249,34 +346,36 @@ static double supersampled(lensed *L, int i, int j, float *sb)
             L->y[k * ss + l] = j + (k + 0.5) / ss;
         }
     shoot(&L->p, &L->t, n, L->x, L->y, L->bx, L->by, NULL);
-    sl_galaxy_sb_n(&L->g, n, L->bx, L->by, sb);
+    sl_galaxy_sb_n(&L->g, n, L->bx, L->by, L->sb);
     double sum = 0;
     for (int m = 0; m < n; m++)
-        sum += sb[m];
+        sum += L->sb[m];
+    double dx = i + 0.5 - L->p.x, dy = j + 0.5 - L->p.y;
+    if (dx * dx + dy * dy >= CORE_R * CORE_R)
+        sum += cusp_correction(L, i, j);
     return sum / n;
 }
 
-/* Renders the stamp row by row, keeping the centre values of three rows (j-1, j, j+1,
- * with a one-pixel border) for the Laplacian. */
-static void render_lensed(lensed *L, const int box[4], float *img, int w, float *rows,
-                          unsigned char *more, float *sb, double flux)
+/* Renders the stamp row by row.  The Laplacian test comes first, as it is the cheaper. */
+static void render_lensed(lensed *L, centre_rows *c, const int box[4], float *img, int w,
+                          double flux)
 {
-    int nx = box[1] - box[0] + 2;
-    centre_row(L, box[0], box[2] - 1, nx, rows, more);
-    centre_row(L, box[0], box[2], nx, rows + nx, more + nx);
+    centre_row(L, c, 0, box[0], box[2] - 1);
+    centre_row(L, c, 1, box[0], box[2]);
     for (int j = box[2]; j < box[3]; j++) {
-        int r = j - box[2];
-        float *up = rows + (size_t)(r % 3) * nx, *mid = rows + (size_t)((r + 1) % 3) * nx,
-              *down = rows + (size_t)((r + 2) % 3) * nx;
-        const unsigned char *mo = more + (size_t)((r + 1) % 3) * nx;
-        centre_row(L, box[0], j + 1, nx, down, more + (size_t)((r + 2) % 3) * nx);
+        int r = j - box[2], up = r % 3, mid = (r + 1) % 3, down = (r + 2) % 3;
+        centre_row(L, c, down, box[0], j + 1);
+        const float *u = c->sb[up], *f = c->sb[mid], *d = c->sb[down];
         float *row = img + (size_t)j * w;
-        for (int m = 1; m < nx - 1; m++) {
-            double f = mid[m], lap = (double)mid[m - 1] + mid[m + 1] + up[m] + down[m] - 4 * f;
-            if (!mo[m] && fabs(lap) / 24 <= LAP_REL * fabs(f) + LAP_ABS * flux)
-                row[box[0] - 1 + m] += (float)(f + lap / 24);
+        for (int m = 1; m < c->nx - 1; m++) {
+            int i = box[0] - 1 + m;
+            double lap = (double)f[m - 1] + f[m + 1] + u[m] + d[m] - 4.0 * f[m];
+            if (fabs(lap) / 24 <= LAP_REL * fabs(f[m]) + LAP_ABS * flux &&
+                !needs_rays(L, i + 0.5, j + 0.5, c->bx[mid][m], c->by[mid][m],
+                            c->stretch[mid][m]))
+                row[i] += (float)(f[m] + lap / 24);
             else
-                row[box[0] - 1 + m] += (float)supersampled(L, box[0] - 1 + m, j, sb);
+                row[i] += (float)supersampled(L, i, j);
         }
     }
 }
@@ -306,21 +405,26 @@ int sl_lens_render(const sl_lens *l, const sl_galaxy *src, int ss, float *img, i
         return 0;
     }
     dir_table_init(&L->t, &L->p);
-    /* scratch: rays for a row (with border) or a pixel, centre values and flags of 3 rows */
-    int nx = box[1] - box[0] + 2, nr = nx > ss * ss ? nx : ss * ss;
-    double *d = malloc((size_t)5 * nr * sizeof *d);
-    float *f = malloc(((size_t)3 * nx + nr) * sizeof *f);
-    unsigned char *more = malloc((size_t)3 * nx);
+    /* scratch: rays for a row or a pixel (4 x nr), and three rows of centre rays */
+    centre_rows c = {.nx = box[1] - box[0] + 2};
+    int nr = ss * ss + (ss + 1) * (ss + 1); /* a pixel's centre and corner rays */
+    nr = c.nx > nr ? c.nx : nr;
+    double *d = malloc(((size_t)4 * nr + 9 * (size_t)c.nx) * sizeof *d);
+    float *f = malloc(((size_t)nr + 3 * (size_t)c.nx) * sizeof *f);
     int rc = 0;
-    if (!d || !f || !more)
-        rc = sl_err_set(err, "lens: out of memory for a %d-pixel row", nx);
+    if (!d || !f)
+        rc = sl_err_set(err, "lens: out of memory for a %d-pixel row", c.nx);
     else {
-        L->x = d, L->y = d + nr, L->bx = d + 2 * nr, L->by = d + 3 * nr, L->stretch = d + 4 * nr;
-        render_lensed(L, box, img, w, f, more, f + 3 * nx, src->flux);
+        L->x = d, L->y = d + nr, L->bx = d + 2 * nr, L->by = d + 3 * nr, L->sb = f;
+        for (int k = 0; k < 3; k++) {
+            double *g = d + 4 * (size_t)nr + 3 * (size_t)k * c.nx;
+            c.bx[k] = g, c.by[k] = g + c.nx, c.stretch[k] = g + 2 * c.nx;
+            c.sb[k] = f + nr + (size_t)k * c.nx;
+        }
+        render_lensed(L, &c, box, img, w, src->flux);
     }
     free(d);
     free(f);
-    free(more);
     free(L);
     return rc;
 }

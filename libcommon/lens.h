@@ -45,6 +45,12 @@ int sl_lens_check(const sl_lens *l, sl_err *err);
 void sl_lens_deflect(const sl_lens *l, double x, double y, double *ax, double *ay);
 void sl_lens_deflect_n(const sl_lens *l, size_t n, const double *x, const double *y,
                        double *ax, double *ay);
+/* The source-plane points beta = theta - alpha(theta) of n image-plane points, fast:
+ * the SIE deflection is read from a table over direction built per call (its cost is
+ * that of about 500 points), accurate to 2e-5 theta_E; the shear is exact.  This is
+ * what sl_lens_render shoots rays with. */
+int sl_lens_trace(const sl_lens *l, size_t n, const double *x, const double *y, double *bx,
+                  double *by, sl_err *err);
 /* Convergence kappa of the SIE at (x, y) (the shear adds none). */
 double sl_lens_kappa(const sl_lens *l, double x, double y);
 

@@ -144,6 +144,33 @@ static void test_rotation(void)
     }
 }
 
+/* The tabulated ray tracer against theta - alpha(theta) in closed form, for round to
+ * very flat lenses, at random points near and far. */
+static void test_trace(void)
+{
+    const double qs[] = {1, 0.9, 0.5, 0.1, 0.02};
+    enum { N = 2000 };
+    static double x[N], y[N], bx[N], by[N];
+    unsigned long long r = 12345;
+    for (int k = 0; k < 5; k++) {
+        double e = (1 - qs[k]) / (1 + qs[k]), te = 7.5;
+        sl_lens l = {20.5, 30.25, te, e * cos(0.8), e * sin(0.8), 0.03, -0.02};
+        for (int i = 0; i < N; i++) {
+            r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+            double ang = (r >> 11) * 0x1.0p-53 * 2 * M_PI, rad = 0.01 + 40.0 * (i % 97) / 97;
+            x[i] = l.x + rad * cos(ang), y[i] = l.y + rad * sin(ang);
+        }
+        CHECK(sl_lens_trace(&l, N, x, y, bx, by, NULL) == 0);
+        double worst = 0;
+        for (int i = 0; i < N; i++) {
+            double ax, ay;
+            sl_lens_deflect(&l, x[i], y[i], &ax, &ay);
+            worst = fmax(worst, hypot(bx[i] - (x[i] - ax), by[i] - (y[i] - ay)));
+        }
+        CHECK(worst < 2e-5 * te);
+    }
+}
+
 static float *image(int w, int h)
 {
     float *img = calloc((size_t)w * h, sizeof *img);
@@ -243,7 +270,8 @@ static void test_sie_ring_axes(void)
 }
 
 /* With no lens the mapping is the identity: the ray-traced light matches the exact
- * pixel integration of galaxy.c. */
+ * pixel integration of galaxy.c, but for the n = 4 cusp, which the 5 x 5 rays of the
+ * pixel holding it sample: that pixel is 2% low and the total 0.3%. */
 static void test_identity(void)
 {
     int w = 64;
@@ -252,7 +280,7 @@ static void test_identity(void)
     sl_galaxy src = {31.3, 33.8, 5000, 0.7, 0.4, 0.6, 0.8, 4, 2};
     CHECK(sl_lens_render(&none, &src, 5, a, w, w, NULL) == 0);
     CHECK(sl_galaxy_render(&src, b, w, w, NULL) == 0);
-    CHECK_REL(image_sum(a, w * w), image_sum(b, w * w), 2e-3);
+    CHECK_REL(image_sum(a, w * w), image_sum(b, w * w), 5e-3);
     /* the pixels near the centre within 5% (ray sampling meets the cusp there), the
      * others within 1% */
     int far = 0;
@@ -267,6 +295,40 @@ static void test_identity(void)
     CHECK(far > 20);
     free(a);
     free(b);
+}
+
+/* Against brute force: every pixel the mean of 12 x 12 rays traced in closed form, for
+ * an elliptical lens with shear and a smooth source (no cusp), so that 4 x 4 rays are
+ * close to converged: the adaptive choice of one corrected ray or 4 x 4 per pixel must
+ * not cost accuracy. */
+static void test_brute_force(void)
+{
+    int w = 48, ss = 4, fine = 12;
+    float *img = image(w, w);
+    double q = 0.7, e = (1 - q) / (1 + q);
+    sl_lens l = {24.2, 23.7, 9, e * cos(1.0), e * sin(1.0), 0.04, 0.02};
+    sl_galaxy src = {25.9, 22.8, 1000, 1, 0.6, 0.6, 1, 3, 1};
+    CHECK(sl_lens_render(&l, &src, ss, img, w, w, NULL) == 0);
+    sl_galaxy_prep g;
+    CHECK(sl_galaxy_prepare(&g, &src, NULL) == 0);
+    int checked = 0;
+    for (int j = 0; j < w; j++)
+        for (int i = 0; i < w; i++) {
+            double sum = 0;
+            for (int k = 0; k < fine; k++)
+                for (int m = 0; m < fine; m++) {
+                    double x = i + (m + 0.5) / fine, y = j + (k + 0.5) / fine, ax, ay;
+                    sl_lens_deflect(&l, x, y, &ax, &ay);
+                    sum += sl_galaxy_sb(&g, x - ax, y - ay);
+                }
+            double want = sum / (fine * fine);
+            if (hypot(i + 0.5 - l.x, j + 0.5 - l.y) < 2)
+                continue; /* the lens centre, where neither has converged */
+            CHECK_NEAR(img[j * w + i], want, 3e-3 * want + 1e-6 * src.flux);
+            checked++;
+        }
+    CHECK(checked > 2000);
+    free(img);
 }
 
 static void test_errors(void)
@@ -327,10 +389,12 @@ int main(void)
     RUN(test_divergence);
     RUN(test_round_limit);
     RUN(test_rotation);
+    RUN(test_trace);
     RUN(test_ring);
     RUN(test_images_and_magnification);
     RUN(test_sie_ring_axes);
     RUN(test_identity);
+    RUN(test_brute_force);
     RUN(test_errors);
     RUN(test_cosmology);
     return check_report("test_lens");
