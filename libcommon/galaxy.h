@@ -62,8 +62,9 @@ typedef struct sl_galaxy {
     double a_disk, a_bulge;  /* major-axis half-light radii, PIXELS */
 } sl_galaxy;
 
-/* A component prepared for fast evaluation (filled by the functions below; the
- * fields are private to galaxy.c). */
+/* A component prepared for fast evaluation, filled by the functions below.  Read
+ * only: x, y, flux, n, a, q are the component's (a and q after the clamps); the rest
+ * is galaxy.c's. */
 typedef struct sl_sersic_prep {
     double x, y, flux, n, a, q;
     double mxx, mxy, myx, myy; /* (x', y'/q) / a = M (x - x0, y - y0) */
@@ -95,9 +96,10 @@ double sl_galaxy_sb(const sl_galaxy_prep *p, double x, double y);
 void sl_galaxy_sb_n(const sl_galaxy_prep *p, int n, const double *x, const double *y,
                     float *sb);
 /* Integral of one component's light over the polygon with the n vertices (x[i], y[i])
- * in order, exact along rays from the centre and to about 1e-4 of the flux in angle;
- * signed like the polygon's area, positive when the vertices turn from +x towards +y.
- * (A ray tracer uses it where a ray would step on the cusp.) */
+ * in order, signed like the polygon's area (positive when the vertices turn from +x
+ * towards +y).  Exact along rays from the centre, numerical in angle: to 3e-3 of the
+ * light inside at worst (edges seen under wide angles), 1e-5 for small polygons away
+ * from the centre.  A ray tracer uses it where a ray would step on the cusp. */
 double sl_sersic_polygon(const sl_sersic_prep *p, int n, const double *x, const double *y);
 /* The shortest length (pixels) on which the light changes within distance r of
  * (x, y), over the components whose surface brightness there can exceed sb_floor:

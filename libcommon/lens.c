@@ -20,7 +20,7 @@
 #define CORE_R 2.0
 #define RES 0.5
 #define SS_MAX 16
-#define NEAR_PAD 1.0
+#define NEAR_PAD 1.0 /* see cusp_correction */
 
 /* The lens with its derived constants. */
 typedef struct lens_prep {
@@ -290,21 +290,23 @@ static int quad_near(const double *x, const double *y, double px, double py, dou
     return px > x0 - pad && px < x1 + pad && py > y0 - pad && py < y1 + pad;
 }
 
-/* A ray landing next to a component's centre (the n = 4 cusp, the n = 1 kink) reads a
- * surface brightness far from the mean around it: at 4 x 4 rays a pixel there can be
- * off by a quarter.  So a sub-pixel whose image in the source plane (the quadrilateral
- * of its corners' rays) comes that near gets the component's exact mean over the
- * quadrilateral in place of its ray: the lens map is close to linear across a
- * sub-pixel, away from the lens centre (not done within CORE_R) and from critical
- * curves (where the quadrilateral folds, and the ray stays).  Returns the change to
- * the sum of the sub-pixels' values. */
+/* A ray landing next to the cusp of a de Vaucouleurs component reads a surface
+ * brightness far from the mean around it: at 4 x 4 rays a pixel there can be off by a
+ * third.  So a sub-pixel whose image in the source plane (the quadrilateral of its
+ * corners' rays) comes within its own size of the cusp gets the component's exact mean
+ * over the quadrilateral in place of its ray.  The lens map is close to linear across
+ * a sub-pixel away from the lens centre (not done within CORE_R) and from critical
+ * curves (where the quadrilateral folds, and the ray stays).  The exponential disk's
+ * kink is mild enough for rays.  Returns the change to the sum of the sub-pixels. */
 static double cusp_correction(lensed *L, int i, int j)
 {
     int ss = L->ss, nc = (ss + 1) * (ss + 1), near[2] = {0, 0}, any = 0;
     double qx[4], qy[4], cx[4] = {i, i + 1, i + 1, i}, cy[4] = {j, j, j + 1, j + 1};
     shoot(&L->p, &L->t, 4, cx, cy, qx, qy, NULL);
-    for (int c = 0; c < L->g.ncomp; c++)
-        any |= near[c] = quad_near(qx, qy, L->g.comp[c].x, L->g.comp[c].y, NEAR_PAD);
+    for (int c = 0; c < L->g.ncomp; c++) {
+        const sl_sersic_prep *s = &L->g.comp[c];
+        any |= near[c] = s->n == 4 && quad_near(qx, qy, s->x, s->y, NEAR_PAD);
+    }
     if (!any)
         return 0;
     /* the corners of the sub-pixels, after the centre rays in the scratch arrays */
@@ -326,7 +328,7 @@ static double cusp_correction(lensed *L, int i, int j)
                 continue;
             for (int c = 0; c < L->g.ncomp; c++) {
                 const sl_sersic_prep *s = &L->g.comp[c];
-                if (!near[c] || s->n != 4 || !quad_near(qx, qy, s->x, s->y, NEAR_PAD))
+                if (!near[c] || !quad_near(qx, qy, s->x, s->y, NEAR_PAD))
                     continue;
                 double ray = sl_sersic_sb(s, L->bx[k * ss + l], L->by[k * ss + l]);
                 change += sl_sersic_polygon(s, 4, qx, qy) / area - ray;

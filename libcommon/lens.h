@@ -59,11 +59,13 @@ double sl_lens_kappa(const sl_lens *l, double x, double y);
  * back to beta = theta - alpha(theta), where the source's surface brightness is read
  * (lensing conserves surface brightness), and the pixel gets their mean times its
  * area.  Where the lensed light is smooth across a pixel (the second differences of
- * the pixel-centre values are small and the source is resolved) one ray at the centre,
- * corrected by 1/24 of the discrete Laplacian, stands in for the ss x ss.  The stamp
- * is the box around the lens centre holding every point that can map within the
- * source's 1 - 1e-4 radius (about theta_E + that radius + the source offset), clipped
- * to the image.  The light is before the PSF: the caller convolves. */
+ * the pixel-centre values are small, and the source has no detail finer than the ray
+ * spacing there) one ray at the centre, corrected by 1/24 of the discrete Laplacian,
+ * stands in for the ss x ss.  Sub-pixels that land next to the cusp of the bulge get
+ * its exact mean over their footprint instead of a ray.  The stamp is the box around
+ * the lens centre holding every point that can map within the source's 1 - 1e-4
+ * radius (about theta_E + that radius + the source offset), clipped to the image.  The
+ * light is before the PSF: the caller convolves.  Rays use sl_lens_trace. */
 int sl_lens_render(const sl_lens *l, const sl_galaxy *src, int ss, float *img, int w, int h,
                    sl_err *err);
 

@@ -10,8 +10,8 @@
 const sl_config_key sl_prior_keys[] = {
     {"width", SL_CFG_INT, "100", 1, 65536, 0, "image width, pixels [100: the reference field]"},
     {"height", SL_CFG_INT, "100", 1, 65536, 0, "image height, pixels [100]"},
-    {"ref_band", SL_CFG_STR, "r", 0, 0, 0,
-     "band whose flux the Pareto priors describe; the first band when absent [r]"},
+    {"ref_band", SL_CFG_STR, "auto", 0, 0, 0,
+     "band whose flux the Pareto priors describe; auto: r when present, else the first band [auto]"},
     {"density", SL_CFG_NUM, "43.2", 0, 1e6, 0,
      "mean source density, per arcmin^2 [43.2: BLISS Poisson(0.03) per 4x4 tile at 0.396\"]"},
     {"margin", SL_CFG_NUM, "0", 0, 1e5, 0, "source centres stay this many pixels from the edges [0]"},
@@ -76,10 +76,14 @@ int sl_prior_from_config(sl_prior *p, const sl_config *cfg, sl_err *err)
     p->n_bands = (int)sl_config_list_len(cfg, "bands");
     if (p->n_bands > SL_MAX_BANDS)
         return sl_err_set(err, "key 'bands': %d bands, at most %d", p->n_bands, SL_MAX_BANDS);
-    p->ref_band = 0;
+    const char *ref = sl_config_str(cfg, "ref_band");
+    int automatic = strcmp(ref, "auto") == 0;
+    p->ref_band = automatic ? 0 : -1;
     for (int b = 0; b < p->n_bands; b++)
-        if (strcmp(sl_config_str_at(cfg, "bands", (size_t)b), sl_config_str(cfg, "ref_band")) == 0)
+        if (strcmp(sl_config_str_at(cfg, "bands", (size_t)b), automatic ? "r" : ref) == 0)
             p->ref_band = b;
+    if (p->ref_band < 0)
+        return sl_err_set(err, "key 'ref_band': '%s' is not one of the bands", ref);
     p->density = sl_config_num(cfg, "density");
     p->margin = sl_config_num(cfg, "margin");
     if (2 * p->margin >= p->width || 2 * p->margin >= p->height)
@@ -132,11 +136,12 @@ int sl_prior_from_config(sl_prior *p, const sl_config *cfg, sl_err *err)
     p->h0 = sl_config_num(cfg, "h0");
     p->omega_m = sl_config_num(cfg, "omega_m");
     sl_cosmo cosmo = {p->h0, p->omega_m};
-    if (sl_cosmo_check(&cosmo, err) < 0 ||
-        check_range(p->sigma_v_min, p->sigma_v_max, "sigma_v_min", "sigma_v_max", err) < 0 ||
-        check_range(p->z_lens_min, p->z_lens_max, "z_lens_min", "z_lens_max", err) < 0 ||
-        check_range(p->z_lens_max + p->z_gap, p->z_src_max, "z_lens_max + z_src_gap", "z_src_max",
-                    err) < 0)
+    if (p->physical &&
+        (sl_cosmo_check(&cosmo, err) < 0 ||
+         check_range(p->sigma_v_min, p->sigma_v_max, "sigma_v_min", "sigma_v_max", err) < 0 ||
+         check_range(p->z_lens_min, p->z_lens_max, "z_lens_min", "z_lens_max", err) < 0 ||
+         check_range(p->z_lens_max + p->z_gap, p->z_src_max, "z_lens_max + z_src_gap",
+                     "z_src_max", err) < 0))
         return -1;
     return 0;
 }

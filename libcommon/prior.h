@@ -13,7 +13,7 @@
 #include "config.h"
 #include "rng.h"
 
-enum { SL_STREAM_CATALOG = 1, SL_STREAM_NOISE = 2 };
+enum { SL_STREAM_CATALOG = 1, SL_STREAM_NOISE = 2, SL_STREAM_READ_NOISE = 3 };
 
 extern const sl_config_key sl_prior_keys[];
 extern const size_t sl_n_prior_keys;

@@ -19,8 +19,8 @@ const sl_config_key sl_render_keys[] = {
      "Moffat beta [4.765: Trujillo et al. 2001 fit to atmospheric turbulence]"},
     {"psf_file", SL_CFG_STR, "", 0, 0, 0,
      "psField file (psf_model = sdss) or PSF image, FITS (psf_model = pixel) []"},
-    {"psf_size", SL_CFG_INT, "0", 0, 4095, 0,
-     "PSF stamp side, pixels, odd; 0 chooses one holding 99.9% of the flux [0]"},
+    {"psf_size", SL_CFG_INT, "0", 0, 63, 0,
+     "PSF stamp side, pixels, odd, at most 63; 0 chooses one holding 99.9% of the flux [0]"},
     {"supersample", SL_CFG_INT, "3", 1, 15, 0,
      "sub-pixels per pixel side when ray shooting lensed light [3: the issue's reference]"},
     {"add_read_noise", SL_CFG_BOOL, "false", 0, 0, 0,
@@ -63,9 +63,17 @@ int sl_scene_from_config(sl_scene *s, const sl_config *cfg, sl_err *err)
     if (s->n_bands > SL_MAX_BANDS)
         return sl_err_set(err, "key 'bands': %d bands, at most %d", s->n_bands, SL_MAX_BANDS);
     s->supersample = (int)sl_config_int(cfg, "supersample");
+    s->psf_size = (int)sl_config_int(cfg, "psf_size");
+    if (s->psf_size && s->psf_size % 2 == 0)
+        return sl_err_set(err, "key 'psf_size': %d is even; a PSF stamp has a centre pixel",
+                          s->psf_size);
     s->add_read_noise = sl_config_bool(cfg, "add_read_noise");
     for (int b = 0; b < s->n_bands; b++) {
-        snprintf(s->bands[b], sizeof s->bands[b], "%s", sl_config_str_at(cfg, "bands", (size_t)b));
+        const char *name = sl_config_str_at(cfg, "bands", (size_t)b);
+        if (strlen(name) >= sizeof s->bands[b])
+            return sl_err_set(err, "key 'bands': band name '%s' is longer than %zu characters",
+                              name, sizeof s->bands[b] - 1);
+        strcpy(s->bands[b], name);
         s->sky[b] = sl_config_num_at(cfg, "sky", (size_t)b);
         s->zero_point[b] = sl_config_num_at(cfg, "zero_point", (size_t)b);
         s->gain[b] = sl_config_num_at(cfg, "gain", (size_t)b);
@@ -251,6 +259,26 @@ void sl_renderer_free(sl_renderer *r)
     free(r);
 }
 
+/* The kernel that convolves pixel-integrated galaxy light: the PSF sampled at
+ * pixel centres, not integrated over pixels, or the pixel would blur the light
+ * twice.  A pixel PSF is an image already integrated over its pixels: it is
+ * used as it is (and blurs by the pixel once more, as such PSFs do). */
+static int galaxy_kernel(const sl_psf *p, int size, float *kernel, sl_err *err)
+{
+    if (p->kind == SL_PSF_PIXEL)
+        return sl_psf_render(p, size, 0, 0, kernel, NULL, err);
+    double sum = 0;
+    int half = size / 2;
+    for (int v = 0; v < size; v++)
+        for (int u = 0; u < size; u++)
+            sum += kernel[v * size + u] = (float)sl_psf_profile(p, hypot(u - half, v - half));
+    if (!(sum > 0))
+        return sl_err_set(err, "the PSF is zero at every pixel centre of its %d x %d stamp", size, size);
+    for (int i = 0; i < size * size; i++)
+        kernel[i] = (float)(kernel[i] / sum);
+    return 0;
+}
+
 sl_renderer *sl_renderer_new(const sl_scene *s, sl_err *err)
 {
     sl_renderer *r = calloc(1, sizeof *r);
@@ -263,9 +291,9 @@ sl_renderer *sl_renderer_new(const sl_scene *s, sl_err *err)
     }
     r->scene = s;
     for (int b = 0; b < s->n_bands; b++) {
-        /* The convolution kernel is the PSF centred on a pixel centre. */
-        int size = r->psf_size[b] = sl_psf_auto_size(&s->psf[b], 0.999, PSF_MAX_SIZE);
-        if (sl_psf_render(&s->psf[b], size, 0, 0, r->stamp, NULL, err) < 0 ||
+        int size = r->psf_size[b] =
+            s->psf_size ? s->psf_size : sl_psf_auto_size(&s->psf[b], 0.999, PSF_MAX_SIZE);
+        if (galaxy_kernel(&s->psf[b], size, r->stamp, err) < 0 ||
             !(r->conv[b] = sl_conv_new(s->width, s->height, r->stamp, size, err))) {
             sl_err_prefix(err, "band %s PSF", s->bands[b]);
             sl_renderer_free(r);
@@ -377,8 +405,10 @@ int sl_render_expected(sl_renderer *r, const sl_catalog *cat, float *out, sl_err
 
 void sl_render_noise(const sl_scene *s, float *img, uint64_t seed, uint64_t index)
 {
-    sl_rng r;
+    /* Read noise has its own stream, so turning it on leaves the Poisson draws as they were. */
+    sl_rng r, rr;
     sl_rng_init(&r, seed, index, SL_STREAM_NOISE);
+    sl_rng_init(&rr, seed, index, SL_STREAM_READ_NOISE);
     size_t plane = (size_t)s->width * s->height;
     for (int b = 0; b < s->n_bands; b++) {
         float *band = img + b * plane;
@@ -386,7 +416,7 @@ void sl_render_noise(const sl_scene *s, float *img, uint64_t seed, uint64_t inde
         for (size_t p = 0; p < plane; p++) {
             double v = (double)sl_rng_poisson(&r, band[p]);
             if (rn > 0)
-                v += rn * sl_rng_normal(&r);
+                v += rn * sl_rng_normal(&rr);
             band[p] = (float)v;
         }
     }

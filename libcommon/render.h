@@ -31,6 +31,7 @@ typedef struct sl_scene {
     double read_noise[SL_MAX_BANDS]; /* electrons; drawn only when add_read_noise */
     int add_read_noise;
     int supersample;                 /* sub-pixels per pixel side for lensed light */
+    int psf_size;                    /* PSF stamp side, or 0 for automatic */
     sl_psf psf[SL_MAX_BANDS];
 } sl_scene;
 

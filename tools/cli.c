@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 sl_cli sl_cli_state;
@@ -65,6 +67,32 @@ void sl_note(const char *fmt, ...)
     va_end(ap);
 }
 
+static double wall_start;
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+void sl_cli_summary(const char *fmt, ...)
+{
+    if (sl_cli_state.quiet)
+        return;
+    char what[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double cpu = (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
+                 (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
+    fprintf(stderr, "%s: %s in %.2f s real, %.2f s CPU, %.1f MB peak memory\n", sl_cli_state.tool,
+            what, now() - wall_start, cpu, (double)ru.ru_maxrss / 1024.0);
+}
+
 void sl_cli_register_writer(sl_writer *w)
 {
     registered_writer = w;
@@ -121,6 +149,7 @@ void sl_cli_parse(const sl_cli_spec *spec, int argc, char **argv)
     c->threads = 1;
     c->argc = argc;
     c->argv = argv;
+    wall_start = now();
     /* A closed pipe downstream must show up as EPIPE from write(), which the
      * writers turn into a quiet exit, not as a signal. */
     signal(SIGPIPE, SIG_IGN);

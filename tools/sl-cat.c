@@ -168,8 +168,9 @@ int main(int argc, char **argv)
                     sl_exit_pipe_closed();
             } else {
                 sl_json_write(text.f, &rec.root, opt.full);
-                if (putc('\n', text.f) == EOF)
-                    goto done; /* the write error is reported when closing */
+                putc('\n', text.f);
+                if (ferror(text.f))
+                    goto done; /* reported when closing: quietly for a closed pipe */
             }
         }
         if (rc < -1) {

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "catalog.h"
 #include "cli.h"
@@ -24,7 +25,7 @@
 
 static const char usage[] =
     "Usage: sl-simulate [options]            draw images from the prior\n"
-    "       sl-simulate --render [options] [FILE...]   draw given catalogs\n"
+    "       sl-simulate --render [options] [FILE...]   draw the catalogs of image records\n"
     "Simulate (catalog, image) pairs from the strong-lensing generative model and\n"
     "write them as `image` records (man 5 sl-records) with their full truth catalog.\n"
     "\n"
@@ -46,10 +47,11 @@ static const char usage[] =
     "      --png DIR        also write an asinh-stretched preview DIR/image-ID.png\n"
     "      --png-scale N    preview magnification [3]\n"
     "      --mark-lenses    circle each lens system's Einstein radius in the previews\n"
-    "      --render         read image or catalog records and draw their catalog\n"
+    "      --render         read image records and draw their catalog with their size,\n"
+    "                       PSF and sky; other records pass through unchanged\n"
     "      --catalog KEY    with --render: the catalog to draw, truth or estimate [truth]\n"
     "      --noiseless      write the expected image (sky included), no noise\n"
-    "  -q, --quiet          no summary on stderr\n"
+    "  -q, --quiet          no summary (images, time, memory) on stderr at the end\n"
     "  -h, --help           this text\n"
     "      --version        the version\n"
     "\n"
@@ -70,6 +72,7 @@ enum {
 
 static struct {
     long count, first;
+    int count_given;
     const char *preset, *bands;
     const char *configs[MAX_SETTINGS];
     int n_configs;
@@ -83,7 +86,10 @@ static struct {
 static int on_option(int c, const char *arg)
 {
     switch (c) {
-    case 'n': opt.count = sl_cli_long("-n/--count", arg, 0, 1L << 50); return 0;
+    case 'n':
+        opt.count = sl_cli_long("-n/--count", arg, 0, 1L << 50);
+        opt.count_given = 1;
+        return 0;
     case OPT_FIRST: opt.first = sl_cli_long("--first", arg, 0, 1L << 50); return 0;
     case 'p': opt.preset = arg; return 0;
     case 'b': opt.bands = arg; return 0;
@@ -288,6 +294,19 @@ static int write_fits(const char *path, const sl_scene *sc, const float *pixels,
     return rc;
 }
 
+static void emit_side_outputs(const sl_scene *sc, const job *jb, int64_t id)
+{
+    if (opt.fits_dir) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/image-%06lld.fits", opt.fits_dir, (long long)id);
+        sl_err err;
+        if (write_fits(path, sc, jb->pixels, &jb->cat, id, &err) < 0)
+            sl_die_err(&err);
+    }
+    if (opt.png_dir)
+        write_png(sc, id, jb->pixels, &jb->cat);
+}
+
 static void ensure_dir(const char *dir)
 {
     if (mkdir(dir, 0777) < 0 && errno != EEXIST)
@@ -325,8 +344,9 @@ static void pack_rendered(sl_writer *out, const sl_record *rec, const float *pix
     sl_pack_kv_str(pk, "rendered_from", opt.catalog_key);
 }
 
-static void run_render(const sl_scene *configured, sl_writer *out, sl_reader **in, int n_in)
+static long run_render(const sl_scene *configured, sl_writer *out, sl_reader **in, int n_in)
 {
+    long n_images = 0;
     sl_err err;
     sl_record rec;
     sl_image img;
@@ -372,9 +392,9 @@ static void run_render(const sl_scene *configured, sl_writer *out, sl_reader **i
             pack_rendered(out, &rec, jb.pixels, n);
             if (sl_writer_pipe_closed(out))
                 sl_exit_pipe_closed();
-            if (opt.png_dir)
-                write_png(&current, img.id, jb.pixels, &jb.cat);
+            emit_side_outputs(&current, &jb, img.id);
             sl_scene_free(&scene);
+            n_images++;
         }
         if (rc < -1)
             sl_die_err(&err);
@@ -384,6 +404,7 @@ static void run_render(const sl_scene *configured, sl_writer *out, sl_reader **i
     sl_catalog_free(&jb.cat);
     free(jb.pixels);
     sl_image_free(&img);
+    return n_images;
 }
 
 /* ---- Main loops --------------------------------------------------------- */
@@ -416,15 +437,7 @@ static void emit(sl_writer *out, const sl_scene *sc, job *jb, int64_t id)
         sl_exit_pipe_closed();
     if (sl_writer_failed(out))
         sl_die("%s: write error", sl_writer_name(out));
-    if (opt.fits_dir) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/image-%06lld.fits", opt.fits_dir, (long long)id);
-        sl_err err;
-        if (write_fits(path, sc, jb->pixels, &jb->cat, id, &err) < 0)
-            sl_die_err(&err);
-    }
-    if (opt.png_dir)
-        write_png(sc, id, jb->pixels, &jb->cat);
+    emit_side_outputs(sc, jb, id);
 }
 
 int main(int argc, char **argv)
@@ -450,7 +463,13 @@ int main(int argc, char **argv)
     sl_cli_parse(&spec, argc, argv);
     if (!opt.render && sl_cli_state.n_inputs > 0)
         sl_usage_error("input files are read only with --render");
+    if (opt.render && (opt.count_given || opt.first || sl_cli_state.threads > 1))
+        sl_usage_error("--render draws every image record it reads: -n, --first and -j do not apply");
     if (opt.render && sl_cli_state.n_inputs == 0) {
+        if (isatty(STDIN_FILENO)) {
+            fputs(usage, stderr);
+            return SL_EXIT_USAGE;
+        }
         static char *stdin_name[] = {"-"};
         sl_cli_state.inputs = stdin_name;
         sl_cli_state.n_inputs = 1;
@@ -522,9 +541,7 @@ int main(int argc, char **argv)
     sl_cli_register_writer(out);
     if (sl_writer_header(out, &prov, in, (size_t)n_in, &err) < 0)
         sl_die_err(&err);
-    if (opt.render) {
-        run_render(&scene, out, in, n_in);
-    }
+    long n_images = opt.render ? run_render(&scene, out, in, n_in) : 0;
 
     uint64_t next = (uint64_t)opt.first;
     uint64_t end = opt.render ? next : opt.count ? next + (uint64_t)opt.count : UINT64_MAX;
@@ -536,6 +553,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < n; i++)
             emit(out, &scene, &jobs[i], (int64_t)jobs[i].index);
         next += (uint64_t)n;
+        n_images += n;
     }
 
     if (sl_writer_close(out, in, (size_t)n_in, &err) < 0)
@@ -556,5 +574,6 @@ int main(int argc, char **argv)
     free(values);
     sl_scene_free(&scene);
     sl_config_free(cfg);
+    sl_cli_summary("%ld images", n_images);
     return 0;
 }

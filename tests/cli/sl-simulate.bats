@@ -135,6 +135,9 @@ small="--set width=40 --set height=40 --set density=400"
     run sl-simulate -n 2 a.slr
     assert_status 2
     [ "${lines[0]}" = "sl-simulate: input files are read only with --render" ]
+    run sl-simulate --render -n 2 a.slr
+    assert_status 2
+    [ "${lines[0]}" = "sl-simulate: --render draws every image record it reads: -n, --first and -j do not apply" ]
 }
 
 @test "--bands keeps a subset of a preset's bands with their per-band values" {
@@ -146,4 +149,17 @@ small="--set width=40 --set height=40 --set density=400"
     run sl-simulate -n 1 -p sdss -b y
     assert_status 2
     [ "${lines[0]}" = "sl-simulate: --bands: band 'y' is not among the configured bands (u g r i z)" ]
+}
+
+@test "a summary on stderr unless -q; read noise leaves the Poisson draws alone" {
+    run --separate-stderr sl-simulate -n 2 $small -o s.slr
+    assert_status 0
+    [[ "$stderr" =~ ^sl-simulate:\ 2\ images\ in\ [0-9.]+\ s\ real,\ [0-9.]+\ s\ CPU,\ [0-9.]+\ MB\ peak\ memory$ ]]
+    run --separate-stderr sl-simulate -q -n 2 $small -o s.slr
+    [ -z "$stderr" ]
+    # With read noise the pixels differ from the Poisson draw by a Gaussian of
+    # read_noise electrons, not by a different Poisson draw.
+    sl-simulate -n 1 $small --set read_noise=0.001 --set add_read_noise=true | sl-cat --full --type image | jq -c '.pixels | map(. * 1 | round)' > rn.json
+    sl-simulate -n 1 $small | sl-cat --full --type image | jq -c '.pixels' > plain.json
+    cmp rn.json plain.json
 }
