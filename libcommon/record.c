@@ -90,6 +90,14 @@ const char *sl_reader_name(const sl_reader *r) { return r->name; }
 void sl_reader_show_framing(sl_reader *r, int show) { r->show_framing = show; }
 size_t sl_reader_pending_headers(const sl_reader *r) { return r->n_headers - r->taken; }
 
+const char *sl_reader_last_header(const sl_reader *r, size_t *len)
+{
+    if (r->n_headers == 0 || !r->headers[r->n_headers - 1].raw)
+        return NULL;
+    *len = r->headers[r->n_headers - 1].len;
+    return r->headers[r->n_headers - 1].raw;
+}
+
 /* Makes room for at least one more chunk after the unconsumed bytes. */
 static int reader_make_room(sl_reader *r, sl_err *err)
 {

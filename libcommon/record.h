@@ -72,6 +72,10 @@ int sl_reader_peek_header(sl_reader *r, sl_err *err);
  * for its provenance (see sl_writer_header and sl_writer_close). */
 size_t sl_reader_pending_headers(const sl_reader *r);
 
+/* The msgpack bytes of the most recent header read and not yet taken by a
+ * writer, or NULL. */
+const char *sl_reader_last_header(const sl_reader *r, size_t *len);
+
 /* ---- Accessors -------------------------------------------------------------
  * Keys may be dotted paths into nested maps ("truth.flux").  The required
  * forms fail with "file: record N: key 'k': what was wrong"; sl_rec_get

@@ -248,6 +248,16 @@ load helpers
     [ -z "$output" ]
 }
 
+@test "no input on a terminal prints the usage instead of waiting" {
+    command -v script > /dev/null || skip "no script(1) to make a terminal"
+    run script -qec "sl-cat" /dev/null < /dev/null
+    assert_status 2
+    assert_output_contains "Usage: sl-cat"
+    run script -qec "sl-simulate --render" /dev/null < /dev/null
+    assert_status 2
+    assert_output_contains "Usage: sl-simulate"
+}
+
 @test "usage errors exit 2; --help and --version exit 0" {
     run sl-cat --bogus
     assert_status 2
