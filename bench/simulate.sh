@@ -69,12 +69,12 @@ fi
 
 # lenstronomy, pure Python on numpy/scipy.
 if [ -n "${LENSTRONOMY_SRC:-}" ] && PYTHONPATH="$LENSTRONOMY_SRC" /usr/bin/python3 -c 'import lenstronomy' 2> /dev/null; then
-    for case in lens field; do
+    for case in source lens field; do
         reps=20
         [ $case = field ] && reps=5
         PYTHONPATH="$LENSTRONOMY_SRC" OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
             /usr/bin/python3 "$here/peers/lenstronomy_field.py" $case $reps |
-            awk -v t="$ours" '{printf "simulate: lenstronomy %s (%s) %.1f ms per image: sl-simulate (whole field) is %.1fx faster (target >= 10)\n", $2, ($2 == "lens" ? "lens + source only" : "the whole field"), $3 * 1e3, $3 / t}'
+            awk -v t="$ours" '{printf "simulate: lenstronomy %s (%s) %.1f ms per image: sl-simulate (whole field) is %.1fx faster (target >= 10)\n", $2, ($2 == "source" ? "SIE + lensed source only" : $2 == "lens" ? "lens light + SIE + source" : "the whole field"), $3 * 1e3, $3 / t}'
     done
 else
     echo "simulate: lenstronomy skipped (set LENSTRONOMY_SRC to a lenstronomy source tree)"

@@ -2,7 +2,8 @@
 
 100 x 100 pixels at 0.396"/pixel, Gaussian PSF FWHM 1.4", 3x supersampling,
 Poisson noise on sky + signal:
-  lens   one SIE lens with its light (Sersic) and a lensed Sersic source
+  source one SIE lens and a lensed Sersic source, nothing else
+  lens   the same with the lens galaxy's light (Sersic n=4)
   field  the lens plus 6 more galaxies (bulge n=4 + disk n=1) and 3 stars
 Prints "lenstronomy <case> <seconds per image>".  Needs lenstronomy on
 PYTHONPATH (LENSTRONOMY_SRC in bench/simulate.sh).
@@ -36,6 +37,8 @@ def model(case):
     light = ["SERSIC_ELLIPSE"]
     kw_light = [{"amp": 200.0, "R_sersic": 1.0, "n_sersic": 4.0, "e1": 0.05, "e2": 0.02,
                  "center_x": 0.0, "center_y": 0.0}]
+    if case == "source":
+        light, kw_light = [], []
     ps, kw_ps = None, None
     if case == "field":
         rng = np.random.default_rng(1)
@@ -49,7 +52,8 @@ def model(case):
         xs, ys = rng.uniform(-half + 3, half - 3, (2, 3))
         kw_ps = [{"ra_image": xs, "dec_image": ys, "point_amp": np.array([5e3, 2e4, 1e5])}]
     im = ImageModel(data, psf, lens_model_class=lens, source_model_class=src,
-                    lens_light_model_class=LightModel(light), point_source_class=ps,
+                    lens_light_model_class=LightModel(light) if light else None,
+                    point_source_class=ps,
                     kwargs_numerics={"supersampling_factor": 3})
     return im, (kw_lens, kw_src, kw_light, kw_ps)
 
