@@ -1,0 +1,151 @@
+#include "model.h"
+
+#include <math.h>
+#include <string.h>
+
+uint32_t sl_model_pack_keys(msgpack_packer *pk, const sl_model *m, const float *params,
+                            const float *state)
+{
+    const sl_task *t = &m->task;
+    sl_pack_kv_str(pk, "task", sl_task_name(t->kind));
+    sl_pack_kv_int(pk, "tile", t->tile);
+    sl_pack_kv_int(pk, "border", t->border);
+    sl_pack_kv_int(pk, "patch_tiles", t->patch_tiles);
+    sl_pack_kv_int(pk, "cutout", t->cutout);
+    sl_pack_str(pk, "bands");
+    msgpack_pack_array(pk, t->n_bands);
+    for (int b = 0; b < t->n_bands; b++)
+        sl_pack_str(pk, m->bands[b]);
+    sl_pack_kv_int(pk, "ref_band", t->ref_band);
+    sl_pack_kv_num(pk, "pixel_scale", m->pixel_scale);
+    sl_pack_kv_str(pk, "normalization", SL_MODEL_NORMALIZATION);
+    /* The factors, so that a reader can interpret the outputs without this code. */
+    sl_pack_str(pk, "factors");
+    msgpack_pack_array(pk, t->n_factors);
+    for (int f = 0; f < t->n_factors; f++) {
+        char spec[512];
+        sl_family_format(&t->factor[f].fam, spec, sizeof spec);
+        msgpack_pack_map(pk, 4);
+        sl_pack_kv_str(pk, "name", t->factor[f].name);
+        sl_pack_kv_str(pk, "family", spec);
+        sl_pack_kv_int(pk, "output", t->factor[f].out);
+        sl_pack_kv_int(pk, "target", t->factor[f].target);
+    }
+    sl_pack_str(pk, "architecture");
+    sl_nn_pack(m->net, pk);
+    sl_pack_kv_f32(pk, "params", params, sl_nn_n_params(m->net));
+    sl_pack_kv_f32(pk, "state", state, sl_nn_n_state(m->net));
+    return SL_MODEL_N_KEYS;
+}
+
+static int read_int(const sl_record *rec, const char *key, int lo, int hi, int *out, sl_err *err)
+{
+    int64_t v;
+    if (sl_rec_int(rec, key, lo, hi, &v, err) < 0)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+/* The factors the record lists must be the ones this code makes for the task. */
+static int check_factors(const sl_task *t, const sl_record *rec, sl_err *err)
+{
+    const msgpack_object *f = sl_rec_get(rec, "factors");
+    if (!f || f->type != MSGPACK_OBJECT_ARRAY || (int)f->via.array.size != t->n_factors)
+        return sl_rec_fail(rec, "factors", err, "expected an array of the %d factors of task %s",
+                           t->n_factors, sl_task_name(t->kind));
+    for (int i = 0; i < t->n_factors; i++) {
+        const msgpack_object *name = sl_obj_get(&f->via.array.ptr[i], "name");
+        const msgpack_object *fam = sl_obj_get(&f->via.array.ptr[i], "family");
+        char spec[512];
+        sl_family_format(&t->factor[i].fam, spec, sizeof spec);
+        if (!name || !sl_obj_is_str(name, t->factor[i].name) || !fam || !sl_obj_is_str(fam, spec))
+            return sl_rec_fail(rec, "factors", err, "factor %d: expected '%s' with family %s", i,
+                               t->factor[i].name, spec);
+    }
+    return 0;
+}
+
+int sl_model_read(sl_model *m, const sl_record *rec, int max_batch, int threads, sl_err *err)
+{
+    memset(m, 0, sizeof *m);
+    char task_name[32];
+    sl_task_kind kind;
+    if (sl_rec_strcpy(rec, "task", task_name, sizeof task_name, err) < 0)
+        return -1;
+    if (sl_task_parse(task_name, &kind) < 0)
+        return sl_rec_fail(rec, "task", err, "unknown task '%s'", task_name);
+    int tile, border, patch, cutout, ref;
+    if (read_int(rec, "tile", 1, 64, &tile, err) < 0 || read_int(rec, "border", 0, 1024, &border, err) < 0 ||
+        read_int(rec, "patch_tiles", 0, 256, &patch, err) < 0 ||
+        read_int(rec, "cutout", 0, 512, &cutout, err) < 0 ||
+        read_int(rec, "ref_band", 0, SL_MAX_BANDS - 1, &ref, err) < 0 ||
+        sl_rec_num(rec, "pixel_scale", &m->pixel_scale, err) < 0)
+        return -1;
+    const msgpack_object *bands = sl_rec_get(rec, "bands");
+    if (!bands || bands->type != MSGPACK_OBJECT_ARRAY || bands->via.array.size < 1 ||
+        bands->via.array.size > SL_MAX_BANDS)
+        return sl_rec_fail(rec, "bands", err, "expected an array of 1 to %d band names", SL_MAX_BANDS);
+    int n_bands = (int)bands->via.array.size;
+    for (int b = 0; b < n_bands; b++) {
+        const msgpack_object *o = &bands->via.array.ptr[b];
+        if (o->type != MSGPACK_OBJECT_STR || o->via.str.size == 0 ||
+            o->via.str.size >= sizeof m->bands[b])
+            return sl_rec_fail(rec, "bands", err, "element %d: not a band name", b);
+        memcpy(m->bands[b], o->via.str.ptr, o->via.str.size);
+    }
+    if (sl_task_make(&m->task, kind, n_bands, ref, tile, border, patch, cutout, err) < 0)
+        return sl_err_prefix(err, "%s: record %ld", rec->file, rec->num);
+    const char *norm;
+    size_t len;
+    if (sl_rec_str(rec, "normalization", &norm, &len, err) < 0)
+        return -1;
+    if (len != strlen(SL_MODEL_NORMALIZATION) || memcmp(norm, SL_MODEL_NORMALIZATION, len) != 0)
+        return sl_rec_fail(rec, "normalization", err, "this tool applies only \"%s\"",
+                           SL_MODEL_NORMALIZATION);
+    if (check_factors(&m->task, rec, err) < 0)
+        return -1;
+
+    const msgpack_object *arch = sl_rec_get(rec, "architecture");
+    if (!arch)
+        return sl_rec_fail(rec, "architecture", err, "missing");
+    int output;
+    if (!(m->net = sl_nn_unpack(arch, &output, err)))
+        return sl_err_prefix(err, "%s: record %ld: key 'architecture'", rec->file, rec->num);
+    int c, h, w;
+    sl_nn_shape(m->net, 0, &c, &h, &w);
+    int side = sl_task_side(&m->task), grid = sl_task_out_grid(&m->task);
+    if (c != n_bands || h != side || w != side) {
+        sl_rec_fail(rec, "architecture", err, "input %d x %d x %d, the task needs %d x %d x %d",
+                    c, h, w, n_bands, side, side);
+        goto fail;
+    }
+    if (sl_nn_finalize(m->net, output, max_batch, threads, err) < 0) {
+        sl_err_prefix(err, "%s: record %ld: key 'architecture'", rec->file, rec->num);
+        goto fail;
+    }
+    if (sl_nn_output_size(m->net) != m->task.n_outputs * grid * grid) {
+        sl_rec_fail(rec, "architecture", err, "%d outputs per sample, the task needs %d",
+                    sl_nn_output_size(m->net), m->task.n_outputs * grid * grid);
+        goto fail;
+    }
+    if (sl_rec_f32(rec, "params", sl_nn_params(m->net), sl_nn_n_params(m->net), err) < 0 ||
+        sl_rec_f32(rec, "state", sl_nn_state(m->net), sl_nn_n_state(m->net), err) < 0)
+        goto fail;
+    for (size_t i = 0; i < sl_nn_n_params(m->net); i++)
+        if (!isfinite(sl_nn_params(m->net)[i])) {
+            sl_rec_fail(rec, "params", err, "value %zu is not finite", i);
+            goto fail;
+        }
+    return 0;
+fail:
+    sl_nn_free(m->net);
+    m->net = NULL;
+    return -1;
+}
+
+void sl_model_free(sl_model *m)
+{
+    sl_nn_free(m->net);
+    m->net = NULL;
+}

@@ -1,0 +1,890 @@
+/* nn_ops.c: forward and backward kernels of the network's layers.
+ *
+ * Per-sample kernels run a range of samples; those that sum parameter
+ * gradients over samples write them into the slot of their chunk (the first
+ * sample of the chunk overwrites, the others add), and nn.c adds the chunks up
+ * in order.  Every sum over pixels runs in a fixed order, in 8 float lanes
+ * finished in double, so results do not depend on which thread ran them.
+ *
+ * Backward kernels write the input gradient when theirs is the first edge to
+ * reach that input (nd->write[k]) and add to it otherwise. */
+#include "nn_impl.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "nn_simd.h"
+
+/* ---- Row kernels ----------------------------------------------------------------- */
+
+/* Sum of x[0..n). */
+NN_SIMD static double sum_f(const float *x, size_t n)
+{
+    v8f a = v_set(0);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        a += v_load(x + i);
+    double s = v_hsum(&a);
+    for (; i < n; i++)
+        s += x[i];
+    return s;
+}
+
+/* Sum of (x - m)^2 over x[0..n). */
+NN_SIMD static double sumsq_dev(const float *x, size_t n, float m)
+{
+    v8f a = v_set(0), mv = v_set(m);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8f d = v_load(x + i) - mv;
+        a += d * d;
+    }
+    double s = v_hsum(&a);
+    for (; i < n; i++)
+        s += ((double)x[i] - m) * ((double)x[i] - m);
+    return s;
+}
+
+/* y = act(x scale + shift) over [0..n). */
+NN_INLINE void act_affine_t(int op, float *y, const float *x, size_t n, float scale, float shift)
+{
+    v8f a = v_set(scale), b = v_set(shift);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8f v = v_load(x + i) * a + b;
+        v_store(y + i, v_act(op, &v));
+    }
+    if (i < n) {
+        v8f v = v_load_part(x + i, n - i) * a + b;
+        v = v_act(op, &v);
+        v_store_part(y + i, &v, n - i);
+    }
+}
+
+NN_SIMD static void act_affine(int op, float *y, const float *x, size_t n, float scale, float shift)
+{
+    switch (op) { /* constant op: each case compiles to its own loop */
+    case SL_NN_SILU: act_affine_t(SL_NN_SILU, y, x, n, scale, shift); break;
+    case SL_NN_RELU: act_affine_t(SL_NN_RELU, y, x, n, scale, shift); break;
+    default: act_affine_t(0, y, x, n, scale, shift); break;
+    }
+}
+
+/* dx = act'(x) dy, or dx += that when add. */
+NN_INLINE void act_backward_t(int op, float *dx, const float *x, const float *dy, size_t n, int add)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8f xv = v_load(x + i), d = v_load(dy + i), g = v_act_grad(op, &xv, &d);
+        v_store(dx + i, add ? v_load(dx + i) + g : g);
+    }
+    if (i < n) {
+        v8f xv = v_load_part(x + i, n - i), d = v_load_part(dy + i, n - i);
+        v8f g = v_act_grad(op, &xv, &d);
+        if (add)
+            g += v_load_part(dx + i, n - i);
+        v_store_part(dx + i, &g, n - i);
+    }
+}
+
+NN_SIMD static void act_backward(int op, float *dx, const float *x, const float *dy, size_t n,
+                                 int add)
+{
+    if (op == SL_NN_SILU)
+        act_backward_t(SL_NN_SILU, dx, x, dy, n, add);
+    else
+        act_backward_t(SL_NN_RELU, dx, x, dy, n, add);
+}
+
+/* Batch norm backward over one row, z the norm's input, da the gradient of
+ * act(z scale + shift): with dy = act'(.) da (dy = da without activation),
+ * sums of dy and of dy (z - mean) istd. */
+NN_INLINE void bn_grad_sums_t(int op, const float *da, const float *z, size_t n, const float *c,
+                              double *sdy, double *sdyx)
+{
+    v8f sc = v_set(c[0]), sh = v_set(c[1]), m = v_set(c[2]), is = v_set(c[3]);
+    v8f a = v_set(0), b = v_set(0);
+    size_t i = 0;
+    for (; i < n; i += 8) {
+        size_t k = n - i < 8 ? n - i : 8;
+        v8f zv = k == 8 ? v_load(z + i) : v_load_part(z + i, k);
+        v8f d = k == 8 ? v_load(da + i) : v_load_part(da + i, k);
+        v8f y = zv * sc + sh, dy = v_act_grad(op, &y, &d);
+        a += dy;
+        b += dy * ((zv - m) * is);
+    }
+    *sdy = v_hsum(&a);
+    *sdyx = v_hsum(&b);
+}
+
+/* dz = p dy + q z + r (or dz += that), dy as in bn_grad_sums. */
+NN_INLINE void bn_grad_apply_t(int op, const float *da, const float *z, size_t n, const float *c,
+                               float *dz, int add)
+{
+    v8f sc = v_set(c[0]), sh = v_set(c[1]), p = v_set(c[4]), q = v_set(c[5]), r = v_set(c[6]);
+    size_t i = 0;
+    for (; i < n; i += 8) {
+        size_t k = n - i < 8 ? n - i : 8;
+        v8f zv = k == 8 ? v_load(z + i) : v_load_part(z + i, k);
+        v8f d = k == 8 ? v_load(da + i) : v_load_part(da + i, k);
+        v8f y = zv * sc + sh, dy = v_act_grad(op, &y, &d);
+        v8f g = dy * p + (zv * q + r);
+        if (add)
+            g += k == 8 ? v_load(dz + i) : v_load_part(dz + i, k);
+        if (k == 8)
+            v_store(dz + i, g);
+        else
+            v_store_part(dz + i, &g, k);
+    }
+}
+
+/* c = {scale, shift, mean, istd, p, q, r} of the channel. */
+NN_SIMD static void bn_grad_sums(int op, const float *da, const float *z, size_t n,
+                                 const float *c, double *sdy, double *sdyx)
+{
+    switch (op) {
+    case SL_NN_SILU: bn_grad_sums_t(SL_NN_SILU, da, z, n, c, sdy, sdyx); break;
+    case SL_NN_RELU: bn_grad_sums_t(SL_NN_RELU, da, z, n, c, sdy, sdyx); break;
+    default: bn_grad_sums_t(0, da, z, n, c, sdy, sdyx); break;
+    }
+}
+
+NN_SIMD static void bn_grad_apply(int op, const float *da, const float *z, size_t n,
+                                  const float *c, float *dz, int add)
+{
+    switch (op) {
+    case SL_NN_SILU: bn_grad_apply_t(SL_NN_SILU, da, z, n, c, dz, add); break;
+    case SL_NN_RELU: bn_grad_apply_t(SL_NN_RELU, da, z, n, c, dz, add); break;
+    default: bn_grad_apply_t(0, da, z, n, c, dz, add); break;
+    }
+}
+
+/* y = x (add = 0) or y += x over [0..n). */
+NN_SIMD static void copy_or_add(float *y, const float *x, size_t n, int add)
+{
+    if (!add) {
+        memcpy(y, x, n * sizeof *y);
+        return;
+    }
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        v_store(y + i, v_load(y + i) + v_load(x + i));
+    for (; i < n; i++)
+        y[i] += x[i];
+}
+
+static void fill(float *y, size_t n, float v)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = v;
+}
+
+/* ---- Input ------------------------------------------------------------------ */
+
+void nn_input_copy(sl_nn *net, int s0, int s1)
+{
+    nn_node *x = &net->node[0];
+    memcpy(x->act + (size_t)s0 * x->size, net->in + (size_t)s0 * x->size,
+           (size_t)(s1 - s0) * x->size * sizeof(float));
+}
+
+/* ---- Convolution ------------------------------------------------------------
+ * Weights [cout][cin k k] times the im2col matrix [cin k k][ho wo] of a sample
+ * gives its output [cout][ho wo].  Per sample, and in tiles of output rows, so
+ * that the im2col tile and the output tile stay in cache: the bias is written
+ * into the tile first and sgemm adds to it (with beta = 0 OpenBLAS would clear
+ * the tile in a pass of its own anyway). */
+
+conv_geom nn_conv_geom(const sl_nn *net, const nn_node *nd)
+{
+    const nn_node *x = &net->node[nd->in[0]];
+    conv_geom g = {nd->arg[0], nd->arg[1], nd->arg[2], nd->arg[3], nd->arg[4], nd->arg[5],
+                   x->h, x->w, nd->h, nd->w};
+    return g;
+}
+
+/* The input gradient of a stride-1 conv is a conv of the output gradient with
+ * the kernel flipped and transposed, padded by dil (k - 1) - pad. */
+conv_geom nn_conv_flipped(const conv_geom *g)
+{
+    conv_geom f = {g->cout, g->cin, g->k, 1, g->dil * (g->k - 1) - g->pad, g->dil,
+                   g->ho, g->wo, g->h, g->w};
+    return f;
+}
+
+static int tile_rows(const conv_geom *g)
+{
+    size_t per_row = (size_t)g->cin * g->k * g->k * g->wo;
+    size_t r = NN_TILE_FLOATS / per_row;
+    return r < 1 ? 1 : r > (size_t)g->ho ? g->ho : (int)r;
+}
+
+static size_t tile_floats(const conv_geom *g)
+{
+    return (size_t)g->cin * g->k * g->k * g->wo * tile_rows(g);
+}
+
+/* Whether the conv (flipped: its input-gradient conv) runs by Winograd. */
+int nn_conv_wino(const sl_nn *net, const nn_node *nd, int flip)
+{
+    if (nd->op != SL_NN_CONV || nd->algo != NN_CONV_IM2COL || (flip && !nd->flip))
+        return 0;
+    conv_geom g = nn_conv_geom(net, nd), f = nn_conv_flipped(&g);
+    return nn_wino_applies(flip ? &f : &g);
+}
+
+size_t nn_conv_workspace(const sl_nn *net, const nn_node *nd)
+{
+    if (nd->op != SL_NN_CONV || nd->algo == NN_CONV_1X1)
+        return 0;
+    conv_geom g = nn_conv_geom(net, nd), f = nn_conv_flipped(&g);
+    size_t need = tile_floats(&g); /* the weight gradient always uses im2col */
+    size_t a = nn_conv_wino(net, nd, 0) ? nn_wino_workspace(&g) : 0;
+    size_t b = !nd->flip ? 0 : nn_conv_wino(net, nd, 1) ? nn_wino_workspace(&f) : tile_floats(&f);
+    need = a > need ? a : need;
+    return b > need ? b : need;
+}
+
+/* Output columns [*o0, *o1) whose input column o st + off lies in [0, n). */
+static void valid_range(int n, int nout, int st, int off, int *o0, int *o1)
+{
+    int a = off >= 0 ? 0 : (-off + st - 1) / st;
+    int b = n - 1 - off < 0 ? 0 : (n - 1 - off) / st + 1;
+    b = b < nout ? b : nout;
+    *o0 = a < b ? a : b;
+    *o1 = b;
+}
+
+/* col[(c k + ki) k + kj][(oy - oy0) wo + ox] = x[c][oy st - pad + ki dil][ox st - pad + kj dil]
+ * for output rows [oy0, oy1), zero outside the image. */
+static void im2col(const conv_geom *g, const float *x, float *col, int oy0, int oy1)
+{
+    size_t P = (size_t)(oy1 - oy0) * g->wo;
+    for (int c = 0; c < g->cin; c++)
+        for (int ki = 0; ki < g->k; ki++)
+            for (int kj = 0; kj < g->k; kj++) {
+                float *row = col + ((size_t)(c * g->k + ki) * g->k + kj) * P;
+                int offx = kj * g->dil - g->pad, ox0, ox1;
+                valid_range(g->w, g->wo, g->st, offx, &ox0, &ox1);
+                for (int oy = oy0; oy < oy1; oy++) {
+                    int iy = oy * g->st - g->pad + ki * g->dil;
+                    float *d = row + (size_t)(oy - oy0) * g->wo;
+                    if (iy < 0 || iy >= g->h) {
+                        memset(d, 0, g->wo * sizeof *d);
+                        continue;
+                    }
+                    const float *s = x + ((size_t)c * g->h + iy) * g->w + offx;
+                    memset(d, 0, ox0 * sizeof *d);
+                    if (g->st == 1)
+                        memcpy(d + ox0, s + ox0, (ox1 - ox0) * sizeof *d);
+                    else
+                        for (int ox = ox0; ox < ox1; ox++)
+                            d[ox] = s[ox * g->st];
+                    memset(d + ox1, 0, (g->wo - ox1) * sizeof *d);
+                }
+            }
+}
+
+/* The transpose of im2col: dx[...] += col[...]. */
+static void col2im(const conv_geom *g, const float *col, float *dx, int oy0, int oy1)
+{
+    size_t P = (size_t)(oy1 - oy0) * g->wo;
+    for (int c = 0; c < g->cin; c++)
+        for (int ki = 0; ki < g->k; ki++)
+            for (int kj = 0; kj < g->k; kj++) {
+                const float *row = col + ((size_t)(c * g->k + ki) * g->k + kj) * P;
+                int offx = kj * g->dil - g->pad, ox0, ox1;
+                valid_range(g->w, g->wo, g->st, offx, &ox0, &ox1);
+                for (int oy = oy0; oy < oy1; oy++) {
+                    int iy = oy * g->st - g->pad + ki * g->dil;
+                    if (iy < 0 || iy >= g->h)
+                        continue;
+                    const float *s = row + (size_t)(oy - oy0) * g->wo;
+                    float *d = dx + ((size_t)c * g->h + iy) * g->w + offx;
+                    for (int ox = ox0; ox < ox1; ox++)
+                        d[ox * g->st] += s[ox];
+                }
+            }
+}
+
+/* y = conv(x) + bias (bias NULL: none), or y += conv(x) when add, then the
+ * activation op on each tile; by Winograd when its weights wino are given. */
+static void conv_sample(const conv_geom *g, int algo, const float *wt, const float *bias,
+                        const float *x, float *y, int add, int op, float *col, const float *wino)
+{
+    if (wino) {
+        nn_wino_conv(g, wino, bias, x, y, add, op, col);
+        return;
+    }
+    size_t hwo = (size_t)g->ho * g->wo;
+    int K = g->cin * g->k * g->k;
+    int R = algo == NN_CONV_1X1 ? g->ho : tile_rows(g);
+    for (int oy0 = 0; oy0 < g->ho; oy0 += R) {
+        int oy1 = oy0 + R < g->ho ? oy0 + R : g->ho, P = (oy1 - oy0) * g->wo;
+        float *yt = y + (size_t)oy0 * g->wo;
+        const float *b = x + (size_t)oy0 * g->wo; /* 1x1: the input is the matrix */
+        int ldb = (int)hwo;
+        if (algo != NN_CONV_1X1) {
+            im2col(g, x, col, oy0, oy1);
+            b = col;
+            ldb = P;
+        }
+        if (!add)
+            for (int co = 0; co < g->cout; co++)
+                fill(yt + co * hwo, P, bias ? bias[co] : 0.0f);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->cout, P, K, 1.0f, wt, K, b, ldb,
+                    1.0f, yt, (int)hwo);
+        if (op)
+            for (int co = 0; co < g->cout; co++)
+                act_affine(op, yt + co * hwo, yt + co * hwo, P, 1.0f, 0.0f);
+    }
+}
+
+/* The node whose activations a layer with a folded batch norm writes. */
+static nn_node *fold_target(sl_nn *net, const nn_node *nd, int *op)
+{
+    nn_node *bn = &net->node[nd->fold];
+    *op = bn->act_node ? net->node[bn->act_node].op : 0;
+    return bn->act_node ? &net->node[bn->act_node] : bn;
+}
+
+void nn_conv_forward(sl_nn *net, nn_node *nd, nn_thread *th, int s0, int s1)
+{
+    const nn_node *x = &net->node[nd->in[0]];
+    conv_geom g = nn_conv_geom(net, nd);
+    const float *wt = net->params + nd->poff;
+    nn_node *out = nd;
+    int op = 0;
+    if (!net->train && nd->fold) {
+        wt = nd->wfold;
+        out = fold_target(net, nd, &op);
+    }
+    const float *bias = wt + (size_t)g.cout * g.cin * g.k * g.k;
+    for (int s = s0; s < s1; s++)
+        conv_sample(&g, nd->algo, wt, bias, x->act + (size_t)s * x->size,
+                    out->act + (size_t)s * out->size, 0, op, th->col, nd->wino);
+}
+
+void nn_conv_backward(sl_nn *net, nn_node *nd, nn_thread *th, int gi, int s0, int s1, int dx)
+{
+    nn_node *x = &net->node[nd->in[0]];
+    conv_geom g = nn_conv_geom(net, nd);
+    size_t hwo = (size_t)g.ho * g.wo;
+    int K = g.cin * g.k * g.k;
+    const float *wt = net->params + nd->poff;
+    float *dw = net->slots + (size_t)gi * net->nslot + nd->slot, *db = dw + (size_t)g.cout * K;
+    for (int s = s0; s < s1; s++) {
+        const float *xs = x->act + (size_t)s * x->size;
+        const float *dys = nd->grad + (size_t)s * nd->size;
+        float *dxs = dx ? x->grad + (size_t)s * x->size : NULL;
+        for (int co = 0; co < g.cout; co++) {
+            float r = (float)sum_f(dys + co * hwo, hwo);
+            db[co] = s == s0 ? r : db[co] + r;
+        }
+        if (nd->algo == NN_CONV_1X1) { /* dW += dY X^T; dX = W^T dY */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g.cout, K, (int)hwo, 1.0f, dys,
+                        (int)hwo, xs, (int)hwo, s == s0 ? 0.0f : 1.0f, dw, K);
+            if (dx)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, (int)hwo, g.cout, 1.0f, wt,
+                            K, dys, (int)hwo, nd->write[0] ? 0.0f : 1.0f, dxs, (int)hwo);
+            continue;
+        }
+        if (nd->wino) /* dW by Winograd too; dX below */
+            nn_wino_grad(&g, xs, dys, th->du, s == s0, th->col);
+        int scatter = dx && !nd->flip;
+        if (scatter && nd->write[0])
+            memset(dxs, 0, x->size * sizeof *dxs);
+        int R = tile_rows(&g);
+        for (int oy0 = 0; oy0 < g.ho && !nd->wino; oy0 += R) {
+            int oy1 = oy0 + R < g.ho ? oy0 + R : g.ho, P = (oy1 - oy0) * g.wo;
+            const float *dyt = dys + (size_t)oy0 * g.wo;
+            /* dW += dY_tile col_tile^T, tiles in order */
+            im2col(&g, xs, th->col, oy0, oy1);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g.cout, K, P, 1.0f, dyt,
+                        (int)hwo, th->col, P, s == s0 && oy0 == 0 ? 0.0f : 1.0f, dw, K);
+            if (scatter) { /* strided: dcol = W^T dY_tile, scattered back */
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, P, g.cout, 1.0f, wt, K,
+                            dyt, (int)hwo, 0.0f, th->col, P);
+                col2im(&g, th->col, dxs, oy0, oy1);
+            }
+        }
+        if (dx && nd->flip) {
+            conv_geom f = nn_conv_flipped(&g);
+            conv_sample(&f, NN_CONV_IM2COL, nd->wflip, NULL, dys, dxs, !nd->write[0], 0, th->col,
+                        nd->wino_flip);
+        }
+    }
+    if (nd->wino)
+        nn_wino_grad_weights(th->du, g.cout, g.cin, dw);
+}
+
+/* ---- Derived weights ------------------------------------------------------------ */
+
+int nn_needs_prep(const sl_nn *net, const nn_node *nd, int backward)
+{
+    return backward ? nd->flip : (!net->train && nd->fold) || nd->wino;
+}
+
+/* Evaluation weights of a conv or dense layer followed by batch norm b, rows
+ * [o0, o1): b(W x + c) = (s W) x + (c - mean) s + beta, s = gamma / sqrt(var + eps). */
+static void fold_rows(sl_nn *net, nn_node *nd, int o0, int o1)
+{
+    const nn_node *bn = &net->node[nd->fold];
+    const float *gamma = net->params + bn->poff, *beta = gamma + bn->c;
+    const float *rmean = net->state + bn->soff, *rvar = rmean + bn->c;
+    int nout = nd->arg[1];
+    size_t fan = (nd->np - nout) / nout;
+    const float *w = net->params + nd->poff, *bias = w + (size_t)nout * fan;
+    for (int o = o0; o < o1; o++) {
+        double s = gamma[o] / sqrt((double)rvar[o] + NN_BN_EPS);
+        for (size_t j = 0; j < fan; j++)
+            nd->wfold[o * fan + j] = (float)(w[o * fan + j] * s);
+        nd->wfold[nout * fan + o] = (float)((bias[o] - (double)rmean[o]) * s + beta[o]);
+    }
+}
+
+void nn_prep_forward(sl_nn *net, nn_node *nd, int t, int T)
+{
+    int nout = nd->arg[1], o0 = t * nout / T, o1 = (t + 1) * nout / T;
+    const float *w = net->params + nd->poff;
+    if (!net->train && nd->fold) {
+        fold_rows(net, nd, o0, o1);
+        w = nd->wfold;
+    }
+    if (nd->wino)
+        nn_wino_weights(w, nout, nd->arg[0], o0, o1, nd->wino);
+}
+
+/* The flipped conv's weights [cin][cout][k k], kernel reversed, for input
+ * channels [i0, i1). */
+void nn_prep_backward(sl_nn *net, nn_node *nd, int t, int T)
+{
+    int cin = nd->arg[0], cout = nd->arg[1], kk = nd->arg[2] * nd->arg[2];
+    int i0 = t * cin / T, i1 = (t + 1) * cin / T;
+    const float *w = net->params + nd->poff;
+    for (int ci = i0; ci < i1; ci++)
+        for (int co = 0; co < cout; co++)
+            for (int j = 0; j < kk; j++)
+                nd->wflip[((size_t)ci * cout + co) * kk + j] =
+                    w[((size_t)co * cin + ci) * kk + kk - 1 - j];
+    if (nd->wino_flip)
+        nn_wino_weights(nd->wflip, cin, cout, i0, i1, nd->wino_flip);
+}
+
+/* ---- Batch normalization -------------------------------------------------------
+ * Training: each chunk finds per-channel (mean, M2) of its samples, combined
+ * sample by sample with Chan's formula; after a barrier every thread combines
+ * the chunks in order.  A fused activation is applied in the same pass, and its
+ * gradient recomputed from the norm's input in backward. */
+
+static size_t plane(const nn_node *nd) { return (size_t)nd->h * nd->w; }
+
+/* Merges (nb, mb, m2b) into the running (na, ma, m2a). */
+static void chan_merge(double *na, double *ma, double *m2a, double nb, double mb, double m2b)
+{
+    double n = *na + nb, d = mb - *ma;
+    *ma += d * nb / n;
+    *m2a += m2b + d * d * *na * nb / n;
+    *na = n;
+}
+
+void nn_bn_forward_stats(sl_nn *net, nn_node *nd, int g, int s0, int s1)
+{
+    const nn_node *x = &net->node[nd->in[0]];
+    size_t hw = plane(nd);
+    double *part = nd->part + (size_t)g * nd->c * 2;
+    for (int c = 0; c < nd->c; c++) {
+        double n = 0, m = 0, m2 = 0;
+        for (int s = s0; s < s1; s++) {
+            const float *r = x->act + (size_t)s * x->size + c * hw;
+            double mr = sum_f(r, hw) / (double)hw;
+            chan_merge(&n, &m, &m2, (double)hw, mr, sumsq_dev(r, hw, (float)mr));
+        }
+        part[2 * c] = m;
+        part[2 * c + 1] = m2;
+    }
+}
+
+/* Combines the chunks: mean, biased variance and the count of values. */
+static void bn_batch_stats(const sl_nn *net, const nn_node *nd, int c, double *mean, double *var,
+                           double *count)
+{
+    double n = 0, m = 0, m2 = 0;
+    for (int g = 0; g < net->nchunks; g++) {
+        int s0 = (int)((long)g * net->batch / net->nchunks);
+        int s1 = (int)((long)(g + 1) * net->batch / net->nchunks);
+        const double *p = nd->part + ((size_t)g * nd->c + c) * 2;
+        chan_merge(&n, &m, &m2, (double)(s1 - s0) * plane(nd), p[0], p[1]);
+    }
+    *mean = m;
+    *var = m2 / n;
+    *count = n;
+}
+
+/* y = act(x scale + shift) per channel, into the fused activation when there is one. */
+static void bn_apply(sl_nn *net, const nn_node *nd, const nn_thread *th, int s0, int s1)
+{
+    const nn_node *x = &net->node[nd->in[0]];
+    const nn_node *out = nd->act_node ? &net->node[nd->act_node] : nd;
+    int op = nd->act_node ? out->op : 0;
+    size_t hw = plane(nd);
+    for (int s = s0; s < s1; s++)
+        for (int c = 0; c < nd->c; c++) {
+            size_t o = (size_t)s * nd->size + c * hw;
+            act_affine(op, out->act + o, x->act + o, hw, th->scale[c], th->shift[c]);
+        }
+}
+
+void nn_bn_forward_apply(sl_nn *net, nn_node *nd, nn_thread *th, int s0, int s1)
+{
+    const float *gamma = net->params + nd->poff, *beta = gamma + nd->c;
+    float *rmean = net->state + nd->soff, *rvar = rmean + nd->c;
+    for (int c = 0; c < nd->c; c++) {
+        double mean, var, n;
+        bn_batch_stats(net, nd, c, &mean, &var, &n);
+        double istd = 1.0 / sqrt(var + NN_BN_EPS);
+        th->scale[c] = (float)(gamma[c] * istd);
+        th->shift[c] = (float)(beta[c] - mean * gamma[c] * istd);
+        if (th->id == 0) { /* every thread computed the same; one keeps it */
+            nd->mean[c] = (float)mean;
+            nd->istd[c] = (float)istd;
+            nd->scale[c] = th->scale[c];
+            nd->shift[c] = th->shift[c];
+            double unbiased = n > 1 ? var * n / (n - 1) : var;
+            rmean[c] = (float)((1 - NN_BN_MOMENTUM) * rmean[c] + NN_BN_MOMENTUM * mean);
+            rvar[c] = (float)((1 - NN_BN_MOMENTUM) * rvar[c] + NN_BN_MOMENTUM * unbiased);
+        }
+    }
+    bn_apply(net, nd, th, s0, s1);
+}
+
+void nn_bn_forward_eval(sl_nn *net, nn_node *nd, nn_thread *th, int s0, int s1)
+{
+    const float *gamma = net->params + nd->poff, *beta = gamma + nd->c;
+    const float *rmean = net->state + nd->soff, *rvar = rmean + nd->c;
+    for (int c = 0; c < nd->c; c++) {
+        double sc = gamma[c] / sqrt((double)rvar[c] + NN_BN_EPS);
+        th->scale[c] = (float)sc;
+        th->shift[c] = (float)(beta[c] - rmean[c] * sc);
+    }
+    bn_apply(net, nd, th, s0, s1);
+}
+
+/* The upstream gradient and activation op of a batch norm's backward. */
+static const float *bn_upstream(const sl_nn *net, const nn_node *nd, int *op)
+{
+    const nn_node *a = nd->act_node ? &net->node[nd->act_node] : nd;
+    *op = nd->act_node ? a->op : 0;
+    return a->grad;
+}
+
+void nn_bn_backward_stats(sl_nn *net, nn_node *nd, int g, int s0, int s1)
+{
+    const nn_node *x = &net->node[nd->in[0]];
+    int op;
+    const float *da = bn_upstream(net, nd, &op);
+    size_t hw = plane(nd);
+    double *part = nd->part + (size_t)g * nd->c * 2;
+    for (int c = 0; c < nd->c; c++) {
+        float k[7] = {nd->scale[c], nd->shift[c], nd->mean[c], nd->istd[c]};
+        double a = 0, b = 0;
+        for (int s = s0; s < s1; s++) {
+            size_t o = (size_t)s * nd->size + c * hw;
+            double ra, rb;
+            bn_grad_sums(op, da + o, x->act + o, hw, k, &ra, &rb);
+            a += ra;
+            b += rb;
+        }
+        part[2 * c] = a;
+        part[2 * c + 1] = b;
+    }
+}
+
+/* dx = gamma istd (dy - mean(dy) - xhat mean(dy xhat)), written as p dy + q x + r
+ * per channel. */
+void nn_bn_backward_apply(sl_nn *net, nn_node *nd, nn_thread *th, int s0, int s1, int dx)
+{
+    nn_node *x = &net->node[nd->in[0]];
+    const float *gamma = net->params + nd->poff;
+    float *ggamma = net->grads + nd->poff, *gbeta = ggamma + nd->c;
+    int op;
+    const float *da = bn_upstream(net, nd, &op);
+    size_t hw = plane(nd);
+    double n = (double)net->batch * hw;
+    for (int c = 0; c < nd->c; c++) {
+        double sdy = 0, sdyx = 0;
+        for (int g = 0; g < net->nchunks; g++) {
+            sdy += nd->part[((size_t)g * nd->c + c) * 2];
+            sdyx += nd->part[((size_t)g * nd->c + c) * 2 + 1];
+        }
+        if (th->id == 0) {
+            ggamma[c] += (float)sdyx;
+            gbeta[c] += (float)sdy;
+        }
+        double p = gamma[c] * (double)nd->istd[c], q = -p * nd->istd[c] * sdyx / n;
+        th->scale[c] = (float)q;
+        th->shift[c] = (float)(-p * sdy / n - q * nd->mean[c]);
+    }
+    if (!dx)
+        return;
+    for (int s = s0; s < s1; s++)
+        for (int c = 0; c < nd->c; c++) {
+            size_t o = (size_t)s * nd->size + c * hw;
+            float k[7] = {nd->scale[c], nd->shift[c], nd->mean[c], nd->istd[c],
+                          gamma[c] * nd->istd[c], th->scale[c], th->shift[c]};
+            bn_grad_apply(op, da + o, x->act + o, hw, k, x->grad + o, !nd->write[0]);
+        }
+}
+
+/* ---- Group normalization -------------------------------------------------------
+ * Statistics per sample and group, so no barrier; a group's channels are
+ * contiguous in NCHW. */
+
+void nn_gn_forward(sl_nn *net, nn_node *nd, int s0, int s1)
+{
+    const nn_node *x = &net->node[nd->in[0]];
+    const float *gamma = net->params + nd->poff, *beta = gamma + nd->c;
+    int G = nd->arg[1], cg = nd->c / G;
+    size_t hw = plane(nd), n = cg * hw;
+    for (int s = s0; s < s1; s++)
+        for (int gr = 0; gr < G; gr++) {
+            size_t o = (size_t)s * nd->size + gr * n;
+            double mean = sum_f(x->act + o, n) / (double)n;
+            double var = sumsq_dev(x->act + o, n, (float)mean) / (double)n;
+            double istd = 1.0 / sqrt(var + NN_GN_EPS);
+            nd->mean[s * G + gr] = (float)mean;
+            nd->istd[s * G + gr] = (float)istd;
+            for (int c = gr * cg; c < (gr + 1) * cg; c++) {
+                double sc = gamma[c] * istd;
+                size_t oc = (size_t)s * nd->size + c * hw;
+                act_affine(0, nd->act + oc, x->act + oc, hw, (float)sc,
+                           (float)(beta[c] - mean * sc));
+            }
+        }
+}
+
+void nn_gn_backward(sl_nn *net, nn_node *nd, int gi, int s0, int s1, int dx)
+{
+    nn_node *x = &net->node[nd->in[0]];
+    const float *gamma = net->params + nd->poff;
+    float *dgamma = net->slots + (size_t)gi * net->nslot + nd->slot, *dbeta = dgamma + nd->c;
+    int G = nd->arg[1], cg = nd->c / G;
+    size_t hw = plane(nd);
+    double n = (double)cg * hw;
+    for (int s = s0; s < s1; s++)
+        for (int gr = 0; gr < G; gr++) {
+            float mean = nd->mean[s * G + gr], istd = nd->istd[s * G + gr];
+            float k[7] = {1.0f, 0.0f, mean, istd};
+            double A = 0, B = 0; /* sums of gamma dy and gamma dy xhat over the group */
+            for (int c = gr * cg; c < (gr + 1) * cg; c++) {
+                size_t o = (size_t)s * nd->size + c * hw;
+                double sdy, sdyx;
+                bn_grad_sums(0, nd->grad + o, x->act + o, hw, k, &sdy, &sdyx);
+                dgamma[c] = s == s0 ? (float)sdyx : dgamma[c] + (float)sdyx;
+                dbeta[c] = s == s0 ? (float)sdy : dbeta[c] + (float)sdy;
+                A += gamma[c] * sdy;
+                B += gamma[c] * sdyx;
+            }
+            if (!dx)
+                continue;
+            /* dx = istd (gamma dy - A/n - xhat B/n) = p dy + q x + r */
+            double q = -(double)istd * istd * B / n;
+            k[5] = (float)q;
+            k[6] = (float)(-istd * A / n - q * mean);
+            for (int c = gr * cg; c < (gr + 1) * cg; c++) {
+                size_t o = (size_t)s * nd->size + c * hw;
+                k[4] = gamma[c] * istd;
+                bn_grad_apply(0, nd->grad + o, x->act + o, hw, k, x->grad + o, !nd->write[0]);
+            }
+        }
+}
+
+/* ---- Activations ----------------------------------------------------------------- */
+
+void nn_act_forward(sl_nn *net, nn_node *nd, int s0, int s1)
+{
+    const nn_node *x = &net->node[nd->in[0]];
+    size_t o = (size_t)s0 * nd->size, n = (size_t)(s1 - s0) * nd->size;
+    act_affine(nd->op, nd->act + o, x->act + o, n, 1.0f, 0.0f);
+}
+
+void nn_act_backward(sl_nn *net, nn_node *nd, int s0, int s1)
+{
+    nn_node *x = &net->node[nd->in[0]];
+    size_t o = (size_t)s0 * nd->size, n = (size_t)(s1 - s0) * nd->size;
+    act_backward(nd->op, x->grad + o, x->act + o, nd->grad + o, n, !nd->write[0]);
+}
+
+/* ---- Pooling ------------------------------------------------------------------- */
+
+void nn_pool_forward(sl_nn *net, nn_node *nd, int s0, int s1)
+{
+    const nn_node *x = &net->node[nd->in[0]];
+    size_t hwi = (size_t)x->h * x->w;
+    int k = nd->arg[0], st = nd->arg[1];
+    for (int s = s0; s < s1; s++)
+        for (int c = 0; c < nd->c; c++) {
+            const float *xp = x->act + (size_t)s * x->size + c * hwi;
+            float *y = nd->act + (size_t)s * nd->size + c * plane(nd);
+            if (nd->op == SL_NN_GLOBAL_AVGPOOL) {
+                y[0] = (float)(sum_f(xp, hwi) / (double)hwi);
+                continue;
+            }
+            for (int oy = 0; oy < nd->h; oy++)
+                for (int ox = 0; ox < nd->w; ox++) {
+                    const float *win = xp + (size_t)oy * st * x->w + ox * st;
+                    float m = win[0], sum = 0;
+                    for (int i = 0; i < k; i++)
+                        for (int j = 0; j < k; j++) {
+                            float v = win[i * x->w + j];
+                            m = v > m ? v : m;
+                            sum += v;
+                        }
+                    y[oy * nd->w + ox] = nd->op == SL_NN_MAXPOOL ? m : sum / (float)(k * k);
+                }
+        }
+}
+
+void nn_pool_backward(sl_nn *net, nn_node *nd, int s0, int s1)
+{
+    nn_node *x = &net->node[nd->in[0]];
+    size_t hwi = (size_t)x->h * x->w;
+    int k = nd->arg[0], st = nd->arg[1];
+    for (int s = s0; s < s1; s++)
+        for (int c = 0; c < nd->c; c++) {
+            const float *xp = x->act + (size_t)s * x->size + c * hwi;
+            const float *dy = nd->grad + (size_t)s * nd->size + c * plane(nd);
+            float *dx = x->grad + (size_t)s * x->size + c * hwi;
+            if (nd->op == SL_NN_GLOBAL_AVGPOOL) {
+                float v = dy[0] / (float)hwi;
+                for (size_t i = 0; i < hwi; i++)
+                    dx[i] = nd->write[0] ? v : dx[i] + v;
+                continue;
+            }
+            if (nd->write[0])
+                memset(dx, 0, hwi * sizeof *dx);
+            for (int oy = 0; oy < nd->h; oy++)
+                for (int ox = 0; ox < nd->w; ox++) {
+                    size_t base = (size_t)oy * st * x->w + ox * st;
+                    float d = dy[oy * nd->w + ox];
+                    if (nd->op == SL_NN_AVGPOOL) {
+                        for (int i = 0; i < k; i++)
+                            for (int j = 0; j < k; j++)
+                                dx[base + i * x->w + j] += d / (float)(k * k);
+                        continue;
+                    }
+                    /* the first maximum in scan order, as the forward found it */
+                    size_t arg = base;
+                    for (int i = 0; i < k; i++)
+                        for (int j = 0; j < k; j++)
+                            if (xp[base + i * x->w + j] > xp[arg])
+                                arg = base + i * x->w + j;
+                    dx[arg] += d;
+                }
+        }
+}
+
+/* ---- Add, concatenate, flatten -------------------------------------------------- */
+
+void nn_join_forward(sl_nn *net, nn_node *nd, int s0, int s1)
+{
+    const nn_node *a = &net->node[nd->in[0]];
+    for (int s = s0; s < s1; s++) {
+        float *y = nd->act + (size_t)s * nd->size;
+        const float *av = a->act + (size_t)s * a->size;
+        if (nd->op == SL_NN_FLATTEN) {
+            memcpy(y, av, nd->size * sizeof *y);
+            continue;
+        }
+        const nn_node *b = &net->node[nd->in[1]];
+        const float *bv = b->act + (size_t)s * b->size;
+        if (nd->op == SL_NN_ADD) {
+            memcpy(y, av, nd->size * sizeof *y);
+            copy_or_add(y, bv, nd->size, 1);
+        } else {
+            memcpy(y, av, a->size * sizeof *y);
+            memcpy(y + a->size, bv, b->size * sizeof *y);
+        }
+    }
+}
+
+void nn_join_backward(sl_nn *net, nn_node *nd, int s0, int s1, int dx)
+{
+    for (int k = 0; k < 2; k++) {
+        if (nd->in[k] < 0 || !(dx & (1 << k)))
+            continue;
+        nn_node *x = &net->node[nd->in[k]];
+        /* concat: input b's gradient is the tail of each sample's */
+        size_t off = nd->op == SL_NN_CONCAT && k == 1 ? net->node[nd->in[0]].size : 0;
+        for (int s = s0; s < s1; s++)
+            copy_or_add(x->grad + (size_t)s * x->size, nd->grad + (size_t)s * nd->size + off,
+                        x->size, !nd->write[k]);
+    }
+}
+
+/* ---- Dense ----------------------------------------------------------------------
+ * Y [batch][nout] = X [batch][nin] W^T + b over the whole batch, in fixed blocks
+ * of output features (forward), of weight rows and of input features (backward):
+ * each block is the same GEMM whichever thread runs it. */
+
+static int n_blocks(int n) { return n < 16 ? n : 16; }
+
+int nn_dense_units(const nn_node *nd, int backward)
+{
+    return backward ? n_blocks(nd->arg[1]) + n_blocks(nd->arg[0]) : n_blocks(nd->arg[1]);
+}
+
+void nn_dense_forward(sl_nn *net, nn_node *nd, int u0, int u1)
+{
+    const nn_node *x = &net->node[nd->in[0]];
+    int nin = nd->arg[0], nout = nd->arg[1], B = net->batch, U = n_blocks(nout);
+    const float *wt = net->params + nd->poff;
+    nn_node *out = nd;
+    int op = 0;
+    if (!net->train && nd->fold) {
+        wt = nd->wfold;
+        out = fold_target(net, nd, &op);
+    }
+    const float *bias = wt + (size_t)nout * nin;
+    for (int u = u0; u < u1; u++) {
+        int o0 = (int)((long)u * nout / U), o1 = (int)((long)(u + 1) * nout / U);
+        for (int s = 0; s < B; s++)
+            memcpy(out->act + (size_t)s * nout + o0, bias + o0, (o1 - o0) * sizeof(float));
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, o1 - o0, nin, 1.0f, x->act, nin,
+                    wt + (size_t)o0 * nin, nin, 1.0f, out->act + o0, nout);
+        if (op)
+            for (int s = 0; s < B; s++) {
+                float *y = out->act + (size_t)s * nout + o0;
+                act_affine(op, y, y, o1 - o0, 1.0f, 0.0f);
+            }
+    }
+}
+
+void nn_dense_backward(sl_nn *net, nn_node *nd, int u0, int u1, int dx)
+{
+    nn_node *x = &net->node[nd->in[0]];
+    int nin = nd->arg[0], nout = nd->arg[1], B = net->batch;
+    int UW = n_blocks(nout), UX = n_blocks(nin);
+    const float *wt = net->params + nd->poff;
+    float *gw = net->grads + nd->poff, *gb = gw + (size_t)nout * nin;
+    for (int u = u0; u < u1; u++) {
+        if (u < UW) { /* dW rows [o0, o1) += dY^T X, db += column sums of dY */
+            int o0 = (int)((long)u * nout / UW), o1 = (int)((long)(u + 1) * nout / UW);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, nin, B, 1.0f,
+                        nd->grad + o0, nout, x->act, nin, 1.0f, gw + (size_t)o0 * nin, nin);
+            for (int o = o0; o < o1; o++) {
+                double sum = 0;
+                for (int s = 0; s < B; s++)
+                    sum += nd->grad[(size_t)s * nout + o];
+                gb[o] += (float)sum;
+            }
+        } else if (dx) { /* dX columns [i0, i1) = dY W */
+            int v = u - UW;
+            int i0 = (int)((long)v * nin / UX), i1 = (int)((long)(v + 1) * nin / UX);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, i1 - i0, nout, 1.0f,
+                        nd->grad, nout, wt + i0, nin, nd->write[0] ? 0.0f : 1.0f, x->grad + i0,
+                        nin);
+        }
+    }
+}

@@ -1,0 +1,759 @@
+/* sl-train: train one encoder of the variational posterior on simulated
+ * (catalog, image) pairs by minimising -log q(true latents | image), the
+ * expected forward KL of seed 000.
+ *
+ * Image records stream in (files, or an endless `sl-simulate -n 0` pipe); the
+ * task cuts its samples from each (padded tile patches or source-centred
+ * cut-outs, with their targets from the truth); a shuffle buffer mixes them;
+ * Adam steps on batches drawn from it.  Everything that decides a step (the
+ * buffer's draws, the weights, the optimizer) depends on the seed and the
+ * input only, so -j changes the speed, not the result, and --resume replays
+ * the input up to the checkpoint and continues exactly as if never stopped. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "model.h"
+#include "optim.h"
+#include "record.h"
+#include "rng.h"
+#include "task.h"
+
+static const char usage[] =
+    "Usage: sl-train --task TASK -o MODEL [options] [FILE...]\n"
+    "Train an encoder on image records with their truth (from sl-simulate), read\n"
+    "from the FILEs or standard input (which may be endless).\n"
+    "\n"
+    "Tasks: detect, classify, galaxy, lens-detect, lens (see sl-train(1)).\n"
+    "\n"
+    "Options:\n"
+    "  -t, --task TASK       the encoder to train (required)\n"
+    "  -o, --output FILE     the model file (required; written when training ends)\n"
+    "      --steps N         optimizer steps [2000]; training also ends with the input\n"
+    "      --epochs N        passes over the input FILEs (not standard input) [1]\n"
+    "      --batch N         samples per step [32]\n"
+    "      --lr X            peak learning rate [1e-3]\n"
+    "      --schedule S      constant or cosine (decay to lr/100 at the last step) [cosine]\n"
+    "      --warmup N        steps of linear warmup [50, or steps/10 when fewer]\n"
+    "      --weight-decay X  AdamW decoupled weight decay [0]\n"
+    "      --clip X          clip the gradient's global norm at X; 0 for none [10]\n"
+    "      --width N         channels of the first layers of the default network [32]\n"
+    "      --tile N          detect: tile side, pixels [4]\n"
+    "      --border N        detect: context border around a patch, pixels [8]\n"
+    "      --patch-tiles N   detect: tiles per side of a training patch [8]\n"
+    "      --cutout N        other tasks: cut-out side, pixels [48]\n"
+    "      --buffer N        samples in the shuffle buffer [4096]\n"
+    "      --val FILE        held-out image records, evaluated every --val-every steps;\n"
+    "                        the model kept is the best on them (early stopping)\n"
+    "      --val-every N     [100]\n"
+    "      --patience N      stop after N evaluations without improvement; 0 never [0]\n"
+    "      --checkpoint-every N  write MODEL.ckpt every N steps; 0 never [500]\n"
+    "      --resume          continue from MODEL.ckpt (same input, same options)\n"
+    "      --stop-after N    stop after step N, leaving MODEL.ckpt and no model, to be\n"
+    "                        continued with --resume (time-limited jobs)\n"
+    "      --progress        progress line on stderr even when it is not a terminal\n"
+    "  -s, --seed INT        seed of the weights and of the sample order [1]\n"
+    "  -j, --threads INT     threads; the result does not depend on it [1]\n"
+    "  -q, --quiet           no progress and no summary\n"
+    "  -h, --help            this text\n"
+    "      --version         the version\n"
+    "\n"
+    "Exit status: 0 success, 1 data or runtime error, 2 usage error.\n"
+    "\n"
+    "Examples:\n"
+    "  sl-simulate -n 0 -s 1 | sl-train --task detect --steps 2000 -j 2 -o detect.slm\n"
+    "  sl-simulate -n 2000 -s 9 -o val.slr\n"
+    "  sl-simulate -n 0 --set lens_prob=1 | sl-train -t lens --val val.slr -o lens.slm\n";
+
+enum {
+    OPT_STEPS = 256, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_SCHEDULE, OPT_WARMUP, OPT_WD, OPT_CLIP,
+    OPT_WIDTH, OPT_TILE, OPT_BORDER, OPT_PATCH, OPT_CUTOUT, OPT_BUFFER, OPT_VAL, OPT_VAL_EVERY,
+    OPT_PATIENCE, OPT_CKPT, OPT_RESUME, OPT_PROGRESS, OPT_STOP_AFTER
+};
+
+static struct {
+    const char *task, *val;
+    long steps, epochs, batch, warmup, width, tile, border, patch, cutout, buffer, val_every,
+        patience, ckpt_every, stop_after;
+    double lr, wd, clip;
+    sl_lr_kind schedule;
+    int resume, progress, warmup_given;
+} opt = {.steps = 2000, .epochs = 1, .batch = 32, .lr = 1e-3, .schedule = SL_LR_COSINE,
+         .warmup = 50, .clip = 10, .width = 32, .tile = 4, .border = 8, .patch = 8,
+         .cutout = 48, .buffer = 4096, .val_every = 100, .ckpt_every = 500};
+
+static int on_option(int c, const char *arg)
+{
+    switch (c) {
+    case 't': opt.task = arg; break;
+    case OPT_STEPS: opt.steps = sl_cli_long("--steps", arg, 1, 1L << 40); break;
+    case OPT_EPOCHS: opt.epochs = sl_cli_long("--epochs", arg, 1, 100000); break;
+    case OPT_BATCH: opt.batch = sl_cli_long("--batch", arg, 1, 4096); break;
+    case OPT_LR: opt.lr = sl_cli_double("--lr", arg, 1e-9, 10); break;
+    case OPT_SCHEDULE:
+        if (sl_lr_kind_parse(arg, &opt.schedule) < 0)
+            sl_usage_error("--schedule: '%s' is neither constant nor cosine", arg);
+        break;
+    case OPT_WARMUP:
+        opt.warmup = sl_cli_long("--warmup", arg, 0, 1L << 40);
+        opt.warmup_given = 1;
+        break;
+    case OPT_WD: opt.wd = sl_cli_double("--weight-decay", arg, 0, 10); break;
+    case OPT_CLIP: opt.clip = sl_cli_double("--clip", arg, 0, 1e9); break;
+    case OPT_WIDTH: opt.width = sl_cli_long("--width", arg, 1, 1024); break;
+    case OPT_TILE: opt.tile = sl_cli_long("--tile", arg, 1, 8); break;
+    case OPT_BORDER: opt.border = sl_cli_long("--border", arg, 0, 256); break;
+    case OPT_PATCH: opt.patch = sl_cli_long("--patch-tiles", arg, 1, 256); break;
+    case OPT_CUTOUT: opt.cutout = sl_cli_long("--cutout", arg, 8, 512); break;
+    case OPT_BUFFER: opt.buffer = sl_cli_long("--buffer", arg, 1, 1L << 24); break;
+    case OPT_VAL: opt.val = arg; break;
+    case OPT_VAL_EVERY: opt.val_every = sl_cli_long("--val-every", arg, 1, 1L << 40); break;
+    case OPT_PATIENCE: opt.patience = sl_cli_long("--patience", arg, 0, 1L << 40); break;
+    case OPT_CKPT: opt.ckpt_every = sl_cli_long("--checkpoint-every", arg, 0, 1L << 40); break;
+    case OPT_RESUME: opt.resume = 1; break;
+    case OPT_PROGRESS: opt.progress = 1; break;
+    case OPT_STOP_AFTER: opt.stop_after = sl_cli_long("--stop-after", arg, 1, 1L << 40); break;
+    default: return -1;
+    }
+    return 0;
+}
+
+/* ---- The input: image records -> samples -------------------------------- */
+
+/* What every image must share with the first: the model's bands and scale. */
+static const sl_model *model_of_feed;
+
+typedef struct feeder {
+    char **paths;
+    int n_paths, file, epoch, epochs;
+    sl_reader **first; /* the readers of the first pass, opened by main (or NULL) */
+    sl_reader *r;      /* the one being read */
+    int owned;         /* r was opened here (a later epoch) and is closed here */
+    sl_image img;
+    sl_catalog truth;
+    sl_samples pending; /* the samples of the last image read */
+    int next;           /* first pending sample not yet handed out */
+    long images;
+} feeder;
+
+static void feeder_open(feeder *f, int file)
+{
+    sl_err err;
+    f->file = file;
+    f->owned = f->epoch > 0 || !f->first;
+    if (!f->owned)
+        f->r = f->first[file];
+    else if (!(f->r = sl_reader_open(f->paths[file], &err)))
+        sl_die_err(&err);
+}
+
+static void feeder_close(feeder *f)
+{
+    if (f->owned)
+        sl_reader_close(f->r);
+    f->r = NULL;
+}
+
+static void check_like_model(const sl_image *img, const sl_record *rec)
+{
+    const sl_model *m = model_of_feed;
+    int same = img->n_bands == m->task.n_bands &&
+               fabs(img->pixel_scale - m->pixel_scale) <= 1e-6 * m->pixel_scale;
+    for (int b = 0; same && b < img->n_bands; b++)
+        same = strcmp(img->bands[b], m->bands[b]) == 0;
+    if (!same)
+        sl_die("%s: record %ld: bands or pixel scale (%d bands, %g\"/pixel) differ from the first "
+               "image's (%d bands starting %s, %g\"/pixel): one model is for one kind of image",
+               rec->file, rec->num, img->n_bands, img->pixel_scale, m->task.n_bands, m->bands[0],
+               m->pixel_scale);
+}
+
+/* Reads images until one gives samples; 0 at the end of the input. */
+static int feeder_refill(feeder *f, const sl_task *t)
+{
+    sl_err err;
+    sl_record rec;
+    for (;;) {
+        int rc = f->r ? sl_read(f->r, &rec, &err) : SL_READ_END;
+        if (rc == SL_READ_END) {
+            feeder_close(f);
+            if (f->file + 1 < f->n_paths) {
+                feeder_open(f, f->file + 1);
+                continue;
+            }
+            /* Another epoch reads the files again; standard input cannot be. */
+            if (++f->epoch < f->epochs && strcmp(f->paths[0], "-") != 0) {
+                feeder_open(f, 0);
+                continue;
+            }
+            return 0;
+        }
+        if (rc < 0)
+            sl_die_err(&err);
+        if (strcmp(rec.type, "image") != 0)
+            continue;
+        if (sl_image_read(&f->img, &rec, &err) < 0)
+            sl_die_err(&err);
+        check_like_model(&f->img, &rec);
+        if (!sl_rec_get(&rec, "truth"))
+            sl_die("%s: record %ld: key 'truth': missing: training needs images with their truth "
+                   "(from sl-simulate)", rec.file, rec.num);
+        if (sl_catalog_read(&f->truth, &rec, "truth", f->img.n_bands, &err) < 0)
+            sl_die_err(&err);
+        f->pending.n = 0;
+        f->next = 0;
+        if (sl_task_extract(t, &f->img, &f->truth, &f->pending, &err) < 0)
+            sl_die("%s: record %ld: %s", rec.file, rec.num, err.msg);
+        f->images++;
+        if (f->pending.n > 0)
+            return 1;
+    }
+}
+
+/* Copies the next sample into slot i of a sample array; 0 at the end. */
+static int feeder_take(feeder *f, const sl_task *t, sl_samples *dst, int i)
+{
+    if (f->next >= f->pending.n && !feeder_refill(f, t))
+        return 0;
+    size_t xs = sl_task_input_size(t), cells = (size_t)sl_samples_cells(t);
+    size_t ys = cells * t->n_targets, ms = cells * t->n_factors;
+    memcpy(dst->x + i * xs, f->pending.x + f->next * xs, xs * sizeof *dst->x);
+    memcpy(dst->y + i * ys, f->pending.y + f->next * ys, ys * sizeof *dst->y);
+    memcpy(dst->mask + i * ms, f->pending.mask + f->next * ms, ms);
+    f->next++;
+    return 1;
+}
+
+/* An array of n samples' storage. */
+static void samples_alloc(const sl_task *t, sl_samples *s, int n)
+{
+    size_t cells = (size_t)sl_samples_cells(t);
+    s->x = malloc((size_t)n * sl_task_input_size(t) * sizeof *s->x);
+    s->y = malloc((size_t)n * cells * t->n_targets * sizeof *s->y);
+    s->mask = malloc((size_t)n * cells * t->n_factors);
+    if (!s->x || !s->y || !s->mask)
+        sl_die("out of memory for %d samples", n);
+    s->cap = n;
+    s->n = 0;
+}
+
+static void copy_sample(const sl_task *t, const sl_samples *src, int i, sl_samples *dst, int j)
+{
+    size_t xs = sl_task_input_size(t), cells = (size_t)sl_samples_cells(t);
+    size_t ys = cells * t->n_targets, ms = cells * t->n_factors;
+    memcpy(dst->x + j * xs, src->x + i * xs, xs * sizeof *dst->x);
+    memcpy(dst->y + j * ys, src->y + i * ys, ys * sizeof *dst->y);
+    memcpy(dst->mask + j * ms, src->mask + i * ms, ms);
+}
+
+/* The shuffle buffer: a batch takes random slots, each refilled from the
+ * input (or, once the input is done, by the last slot). */
+static int draw_batch(const sl_task *t, sl_samples *buf, feeder *f, sl_rng *rng, sl_samples *batch)
+{
+    while (buf->n < buf->cap && feeder_take(f, t, buf, buf->n))
+        buf->n++;
+    batch->n = 0;
+    while (batch->n < batch->cap && buf->n > 0) {
+        int i = (int)sl_rng_below(rng, (uint64_t)buf->n);
+        copy_sample(t, buf, i, batch, batch->n++);
+        if (!feeder_take(f, t, buf, i)) {
+            buf->n--;
+            if (i != buf->n)
+                copy_sample(t, buf, buf->n, buf, i);
+        }
+    }
+    return batch->n;
+}
+
+/* ---- Training state and checkpoints ----------------------------------- */
+
+typedef struct history {
+    long n, cap;
+    double *step, *loss, *val;
+} history;
+
+static void history_add(history *h, long step, double loss, double val)
+{
+    if (h->n == h->cap) {
+        h->cap = h->cap ? 2 * h->cap : 64;
+        h->step = realloc(h->step, h->cap * sizeof *h->step);
+        h->loss = realloc(h->loss, h->cap * sizeof *h->loss);
+        h->val = realloc(h->val, h->cap * sizeof *h->val);
+        if (!h->step || !h->loss || !h->val)
+            sl_die("out of memory");
+    }
+    h->step[h->n] = (double)step;
+    h->loss[h->n] = loss;
+    h->val[h->n++] = val;
+}
+
+typedef struct trainer {
+    sl_model model;
+    sl_adam adam;
+    sl_lr_schedule sched;
+    long step, best_step, bad_evals;
+    double best_val, loss_avg, loss_ema;
+    float *best_params, *best_state;
+    history hist;
+    char *prior_config; /* the first input header's config, msgpack */
+    size_t prior_len;
+} trainer;
+
+static void pack_history(msgpack_packer *pk, const history *h)
+{
+    msgpack_pack_map(pk, 3);
+    sl_pack_kv_nums(pk, "step", h->step, (size_t)h->n);
+    sl_pack_kv_nums(pk, "loss", h->loss, (size_t)h->n);
+    sl_pack_kv_nums(pk, "val_loss", h->val, (size_t)h->n);
+}
+
+/* The configuration of the sl-simulate run the data came from: the input
+ * header itself, or the first sl-simulate in its provenance (when stages such
+ * as sl-tile sit between); nil when there is none. */
+static void pack_prior(msgpack_packer *pk, const trainer *tr)
+{
+    sl_pack_str(pk, "prior");
+    const msgpack_object *cfg = NULL;
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    if (tr->prior_config &&
+        msgpack_unpack_next(&u, tr->prior_config, tr->prior_len, &off) == MSGPACK_UNPACK_SUCCESS) {
+        const msgpack_object *tool = sl_obj_get(&u.data, "tool");
+        const msgpack_object *prov = sl_obj_get(&u.data, "provenance");
+        if (tool && sl_obj_is_str(tool, "sl-simulate"))
+            cfg = sl_obj_get(&u.data, "config");
+        for (uint32_t i = 0; !cfg && prov && prov->type == MSGPACK_OBJECT_ARRAY &&
+                             i < prov->via.array.size; i++) {
+            tool = sl_obj_get(&prov->via.array.ptr[i], "tool");
+            if (tool && sl_obj_is_str(tool, "sl-simulate"))
+                cfg = sl_obj_get(&prov->via.array.ptr[i], "config");
+        }
+    }
+    if (cfg)
+        msgpack_pack_object(pk, *cfg);
+    else
+        msgpack_pack_nil(pk);
+    msgpack_unpacked_destroy(&u);
+}
+
+static sl_provenance provenance(void)
+{
+    sl_provenance p = sl_cli_provenance();
+    p.has_seed = 1;
+    return p;
+}
+
+/* The model record: the best weights when validation chose them. */
+static void write_model(trainer *tr, const char *path, sl_reader **in, int n_in)
+{
+    sl_err err;
+    sl_writer *w = sl_writer_open(path, &err);
+    if (!w)
+        sl_die_err(&err);
+    sl_cli_register_writer(w);
+    sl_provenance prov = provenance();
+    if (sl_writer_header(w, &prov, in, (size_t)n_in, &err) < 0)
+        sl_die_err(&err);
+    int use_best = tr->best_step >= 0;
+    msgpack_packer *pk = sl_writer_begin(w, "model", 1 + SL_MODEL_N_KEYS + 5);
+    sl_model_pack_keys(pk, &tr->model, use_best ? tr->best_params : sl_nn_params(tr->model.net),
+                       use_best ? tr->best_state : sl_nn_state(tr->model.net));
+    pack_prior(pk, tr);
+    sl_pack_kv_int(pk, "steps", tr->step);
+    sl_pack_kv_int(pk, "best_step", use_best ? tr->best_step : tr->step);
+    sl_pack_kv_num(pk, "best_val_loss", use_best ? tr->best_val : NAN);
+    sl_pack_str(pk, "history");
+    pack_history(pk, &tr->hist);
+    if (sl_writer_close(w, NULL, 0, &err) < 0)
+        sl_die_err(&err);
+    sl_cli_register_writer(NULL);
+}
+
+/* A checkpoint: the model now, the best so far, the optimizer and the history. */
+static void write_checkpoint(trainer *tr, const char *path)
+{
+    sl_err err;
+    sl_writer *w = sl_writer_open(path, &err);
+    if (!w)
+        sl_die_err(&err);
+    sl_cli_register_writer(w);
+    sl_provenance prov = provenance();
+    if (sl_writer_header(w, &prov, NULL, 0, &err) < 0)
+        sl_die_err(&err);
+    size_t np = sl_nn_n_params(tr->model.net), ns = sl_nn_n_state(tr->model.net);
+    msgpack_packer *pk = sl_writer_begin(w, "checkpoint", 1 + SL_MODEL_N_KEYS + 11);
+    sl_model_pack_keys(pk, &tr->model, sl_nn_params(tr->model.net), sl_nn_state(tr->model.net));
+    sl_pack_kv_int(pk, "step", tr->step);
+    sl_pack_kv_f32(pk, "adam_m", tr->adam.m, np);
+    sl_pack_kv_f32(pk, "adam_v", tr->adam.v, np);
+    sl_pack_kv_int(pk, "adam_step", tr->adam.step);
+    sl_pack_kv_int(pk, "best_step", tr->best_step);
+    sl_pack_kv_num(pk, "best_val_loss", tr->best_val);
+    sl_pack_kv_f32(pk, "best_params", tr->best_params, tr->best_step >= 0 ? np : 0);
+    sl_pack_kv_f32(pk, "best_state", tr->best_state, tr->best_step >= 0 ? ns : 0);
+    sl_pack_kv_num(pk, "loss_ema", tr->loss_ema);
+    sl_pack_kv_int(pk, "bad_evals", tr->bad_evals);
+    sl_pack_str(pk, "history");
+    pack_history(pk, &tr->hist);
+    if (sl_writer_close(w, NULL, 0, &err) < 0)
+        sl_die_err(&err);
+    sl_cli_register_writer(NULL);
+}
+
+static void read_history(const sl_record *rec, history *h)
+{
+    const msgpack_object *o = sl_rec_get(rec, "history.step");
+    long n = o && o->type == MSGPACK_OBJECT_ARRAY ? (long)o->via.array.size : 0;
+    double *s = malloc((n + 1) * sizeof *s), *l = malloc((n + 1) * sizeof *l),
+           *v = malloc((n + 1) * sizeof *v);
+    sl_err err;
+    if (!s || !l || !v)
+        sl_die("out of memory");
+    if (sl_rec_nums(rec, "history.step", s, (size_t)n, &err) < 0 ||
+        sl_rec_nums(rec, "history.loss", l, (size_t)n, &err) < 0 ||
+        sl_rec_nums(rec, "history.val_loss", v, (size_t)n, &err) < 0)
+        sl_die_err(&err);
+    for (long i = 0; i < n; i++)
+        history_add(h, (long)s[i], l[i], v[i]);
+    free(s), free(l), free(v);
+}
+
+/* Loads a checkpoint into a trainer built with the same options. */
+static void read_checkpoint(trainer *tr, const char *path)
+{
+    sl_err err;
+    sl_record rec;
+    sl_reader *r = sl_reader_open(path, &err);
+    if (!r)
+        sl_die("--resume: %s", err.msg);
+    int rc;
+    while ((rc = sl_read(r, &rec, &err)) >= 0 && strcmp(rec.type, "checkpoint") != 0)
+        ;
+    if (rc < 0)
+        sl_die(rc == SL_READ_END ? "%s: no checkpoint record" : "%s", rc == SL_READ_END ? path : err.msg);
+    sl_model m;
+    if (sl_model_read(&m, &rec, 1, 1, &err) < 0)
+        sl_die_err(&err);
+    size_t np = sl_nn_n_params(tr->model.net), ns = sl_nn_n_state(tr->model.net);
+    if (m.task.kind != tr->model.task.kind || sl_nn_n_params(m.net) != np ||
+        sl_nn_n_state(m.net) != ns)
+        sl_die("%s: the checkpoint is for another task or network than these options make", path);
+    memcpy(sl_nn_params(tr->model.net), sl_nn_params(m.net), np * sizeof(float));
+    memcpy(sl_nn_state(tr->model.net), sl_nn_state(m.net), ns * sizeof(float));
+    sl_model_free(&m);
+    int64_t v;
+    if (sl_rec_int(&rec, "step", 0, INT64_MAX, &v, &err) < 0)
+        sl_die_err(&err);
+    tr->step = (long)v;
+    if (sl_rec_f32(&rec, "adam_m", tr->adam.m, np, &err) < 0 ||
+        sl_rec_f32(&rec, "adam_v", tr->adam.v, np, &err) < 0 ||
+        sl_rec_int(&rec, "adam_step", 0, INT64_MAX, &tr->adam.step, &err) < 0 ||
+        sl_rec_int(&rec, "best_step", -1, INT64_MAX, &v, &err) < 0)
+        sl_die_err(&err);
+    tr->best_step = (long)v;
+    if (sl_rec_int(&rec, "bad_evals", 0, INT64_MAX, &v, &err) < 0)
+        sl_die_err(&err);
+    tr->bad_evals = (long)v;
+    const msgpack_object *bv = sl_rec_get(&rec, "best_val_loss");
+    tr->best_val = bv && bv->type == MSGPACK_OBJECT_FLOAT64 ? bv->via.f64 : INFINITY;
+    if (sl_rec_num(&rec, "loss_ema", &tr->loss_ema, &err) < 0)
+        sl_die_err(&err);
+    size_t nb;
+    if (sl_rec_f32_len(&rec, "best_params", &nb, &err) < 0)
+        sl_die_err(&err);
+    if (nb > 0 && (sl_rec_f32(&rec, "best_params", tr->best_params, np, &err) < 0 ||
+                   sl_rec_f32(&rec, "best_state", tr->best_state, ns, &err) < 0))
+        sl_die_err(&err);
+    read_history(&rec, &tr->hist);
+    sl_reader_close(r);
+}
+
+/* ---- Validation ----------------------------------------------------------- */
+
+static void load_validation(const sl_task *t, const char *path, sl_samples *val)
+{
+    feeder f = {.paths = (char **)&path, .n_paths = 1, .epochs = 1};
+    sl_image_init(&f.img);
+    sl_catalog_init(&f.truth, t->n_bands);
+    feeder_open(&f, 0);
+    samples_alloc(t, val, 1024);
+    /* At most 16384 samples: enough for a steady estimate, bounded in memory. */
+    while (val->n < 16384) {
+        if (val->n == val->cap) {
+            sl_samples bigger;
+            samples_alloc(t, &bigger, 2 * val->cap);
+            for (int i = 0; i < val->n; i++)
+                copy_sample(t, val, i, &bigger, i);
+            bigger.n = val->n;
+            sl_samples_free(val);
+            *val = bigger;
+        }
+        if (!feeder_take(&f, t, val, val->n))
+            break;
+        val->n++;
+    }
+    if (val->n == 0)
+        sl_die("%s: no samples for task %s in the validation images", path, sl_task_name(t->kind));
+    feeder_close(&f);
+    sl_samples_free(&f.pending);
+    sl_image_free(&f.img);
+    sl_catalog_free(&f.truth);
+}
+
+static double validate(trainer *tr, const sl_samples *val, int batch)
+{
+    const sl_task *t = &tr->model.task;
+    double total = 0;
+    long count = 0;
+    size_t xs = sl_task_input_size(t), cells = (size_t)sl_samples_cells(t);
+    for (int i = 0; i < val->n; i += batch) {
+        int b = val->n - i < batch ? val->n - i : batch;
+        const float *out = sl_nn_forward(tr->model.net, val->x + i * xs, b, 0);
+        long c;
+        total += sl_task_loss(t, out, val->y + i * cells * t->n_targets,
+                              val->mask + i * cells * t->n_factors, b, NULL, &c);
+        count += c;
+    }
+    return count ? total / (double)count : NAN;
+}
+
+/* Validates, and keeps the weights when they are the best so far. */
+static double evaluate(trainer *tr, const sl_samples *val, int batch)
+{
+    double v = validate(tr, val, batch);
+    sl_nn *net = tr->model.net;
+    if (v < tr->best_val) {
+        tr->best_val = v;
+        tr->best_step = tr->step;
+        tr->bad_evals = 0;
+        memcpy(tr->best_params, sl_nn_params(net), sl_nn_n_params(net) * sizeof(float));
+        memcpy(tr->best_state, sl_nn_state(net), sl_nn_n_state(net) * sizeof(float));
+    } else {
+        tr->bad_evals++;
+    }
+    return v;
+}
+
+/* ---- Main ------------------------------------------------------------------- */
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void progress(const trainer *tr, double val, double rate, int show)
+{
+    if (!show)
+        return;
+    double eta = rate > 0 ? (double)(opt.steps - tr->step) * (double)opt.batch / rate : 0;
+    fprintf(stderr, "\rsl-train: step %ld/%ld  loss %.4f  val %.4f  %.0f samples/s  ETA %.0fm%02.0fs ",
+            tr->step, opt.steps, tr->loss_avg, val, rate, floor(eta / 60), fmod(eta, 60));
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longs[] = {
+        {"task", required_argument, NULL, 't'},       {"steps", required_argument, NULL, OPT_STEPS},
+        {"epochs", required_argument, NULL, OPT_EPOCHS}, {"batch", required_argument, NULL, OPT_BATCH},
+        {"lr", required_argument, NULL, OPT_LR},     {"schedule", required_argument, NULL, OPT_SCHEDULE},
+        {"warmup", required_argument, NULL, OPT_WARMUP}, {"weight-decay", required_argument, NULL, OPT_WD},
+        {"clip", required_argument, NULL, OPT_CLIP}, {"width", required_argument, NULL, OPT_WIDTH},
+        {"tile", required_argument, NULL, OPT_TILE}, {"border", required_argument, NULL, OPT_BORDER},
+        {"patch-tiles", required_argument, NULL, OPT_PATCH},
+        {"cutout", required_argument, NULL, OPT_CUTOUT},
+        {"buffer", required_argument, NULL, OPT_BUFFER}, {"val", required_argument, NULL, OPT_VAL},
+        {"val-every", required_argument, NULL, OPT_VAL_EVERY},
+        {"patience", required_argument, NULL, OPT_PATIENCE},
+        {"checkpoint-every", required_argument, NULL, OPT_CKPT},
+        {"resume", no_argument, NULL, OPT_RESUME},   {"progress", no_argument, NULL, OPT_PROGRESS},
+        {"stop-after", required_argument, NULL, OPT_STOP_AFTER},
+        {NULL, 0, NULL, 0}};
+    const sl_cli_spec spec = {"sl-train", usage, "t:", longs, on_option, 1, 1};
+    sl_cli_parse(&spec, argc, argv);
+    sl_task_kind kind;
+    if (!opt.task)
+        sl_usage_error("--task is required (detect, classify, galaxy, lens-detect, lens)");
+    if (sl_task_parse(opt.task, &kind) < 0)
+        sl_usage_error("--task: unknown task '%s' (detect, classify, galaxy, lens-detect, lens)",
+                       opt.task);
+    if (!sl_cli_state.output || strcmp(sl_cli_state.output, "-") == 0)
+        sl_usage_error("-o MODEL is required: a model file (and MODEL.ckpt checkpoints)");
+    int show = !sl_cli_state.quiet && (opt.progress || isatty(STDERR_FILENO));
+    sl_err err;
+
+    /* The first image fixes the bands and pixel scale of the model. */
+    int n_in = sl_cli_state.n_inputs;
+    sl_reader **in = calloc((size_t)n_in, sizeof *in);
+    if (!in)
+        sl_die("out of memory");
+    for (int i = 0; i < n_in; i++)
+        if (!(in[i] = sl_reader_open(sl_cli_state.inputs[i], &err)) ||
+            sl_reader_peek_header(in[i], &err) < 0)
+            sl_die_err(&err);
+    trainer tr = {.best_step = -1, .best_val = INFINITY, .loss_avg = NAN};
+    size_t hlen;
+    const char *hraw = sl_reader_last_header(in[0], &hlen);
+    if (hraw && (tr.prior_config = malloc(hlen))) {
+        memcpy(tr.prior_config, hraw, hlen);
+        tr.prior_len = hlen;
+    }
+    feeder f = {.paths = sl_cli_state.inputs, .n_paths = n_in, .epochs = (int)opt.epochs,
+                .first = in};
+    feeder_open(&f, 0);
+    sl_image_init(&f.img);
+    sl_record rec;
+    int rc;
+    while ((rc = sl_read(f.r, &rec, &err)) >= 0 && strcmp(rec.type, "image") != 0)
+        ;
+    if (rc == SL_READ_END)
+        sl_die("%s: no image records to train on", sl_reader_name(f.r));
+    if (rc < 0 || sl_image_read(&f.img, &rec, &err) < 0)
+        sl_die_err(&err);
+    sl_model *m = &tr.model;
+    for (int b = 0; b < f.img.n_bands; b++)
+        memcpy(m->bands[b], f.img.bands[b], sizeof m->bands[b]);
+    m->pixel_scale = f.img.pixel_scale;
+    m->width = (int)opt.width;
+    int ref = sl_image_band(&f.img, "r");
+    if (sl_task_make(&m->task, kind, f.img.n_bands, ref < 0 ? 0 : ref, (int)opt.tile,
+                     (int)opt.border, (int)opt.patch, (int)opt.cutout, &err) < 0)
+        sl_usage_error("%s", err.msg);
+    sl_task *t = &m->task;
+    model_of_feed = m;
+    /* Start the feeder over, from the first image (already read) onwards. */
+    sl_catalog_init(&f.truth, t->n_bands);
+    if (!sl_rec_get(&rec, "truth") || sl_catalog_read(&f.truth, &rec, "truth", t->n_bands, &err) < 0)
+        sl_die("%s: record %ld: key 'truth': missing or malformed: training needs images with "
+               "their truth (from sl-simulate)", rec.file, rec.num);
+    if (sl_task_extract(t, &f.img, &f.truth, &f.pending, &err) < 0)
+        sl_die("%s: record %ld: %s", rec.file, rec.num, err.msg);
+    f.images = 1;
+
+    if (!(m->net = sl_task_default_net(t, (int)opt.width, &err)) ||
+        sl_nn_finalize(m->net, sl_nn_n_nodes(m->net) - 1, (int)opt.batch, sl_cli_state.threads, &err) < 0)
+        sl_die_err(&err);
+    sl_nn_init(m->net, sl_cli_state.seed);
+    size_t np = sl_nn_n_params(m->net), ns = sl_nn_n_state(m->net);
+    if (sl_adam_init(&tr.adam, np, &err) < 0)
+        sl_die_err(&err);
+    tr.adam.kind = opt.wd > 0 ? SL_OPT_ADAMW : SL_OPT_ADAM;
+    tr.adam.weight_decay = opt.wd;
+    if (!opt.warmup_given && opt.warmup > opt.steps / 10)
+        opt.warmup = opt.steps / 10;
+    tr.sched = (sl_lr_schedule){opt.schedule, opt.lr, opt.lr / 100, opt.warmup, opt.steps};
+    if (sl_lr_check(&tr.sched, &err) < 0)
+        sl_usage_error("%s", err.msg);
+    sl_samples val = {0};
+    if (opt.val)
+        load_validation(t, opt.val, &val);
+    if (!(tr.best_params = malloc(np * sizeof(float))) ||
+        !(tr.best_state = malloc((ns + 1) * sizeof(float))))
+        sl_die("out of memory");
+
+    sl_samples buf, batch;
+    samples_alloc(t, &buf, (int)opt.buffer);
+    samples_alloc(t, &batch, (int)opt.batch);
+    sl_rng rng;
+    sl_rng_init(&rng, sl_cli_state.seed, 0, 100);
+    size_t grid = (size_t)sl_task_out_grid(t);
+    float *dout = malloc((size_t)opt.batch * t->n_outputs * grid * grid * sizeof *dout);
+    if (!dout)
+        sl_die("out of memory");
+    char ckpt[4096];
+    snprintf(ckpt, sizeof ckpt, "%s.ckpt", sl_cli_state.output);
+
+    long start = 0;
+    if (opt.resume) {
+        read_checkpoint(&tr, ckpt);
+        /* Replay the input and the buffer's draws up to the checkpoint. */
+        for (start = 0; start < tr.step; start++)
+            if (!draw_batch(t, &buf, &f, &rng, &batch))
+                sl_die("--resume: the input ended before step %ld of the checkpoint", tr.step);
+    }
+
+    double t0 = now(), last_val = NAN;
+    long samples = 0;
+    if (opt.val && tr.step == 0) /* where training starts from */
+        history_add(&tr.hist, 0, NAN, last_val = validate(&tr, &val, (int)opt.batch));
+    while (tr.step < opt.steps && draw_batch(t, &buf, &f, &rng, &batch) > 0) {
+        const float *out = sl_nn_forward(m->net, batch.x, batch.n, 1);
+        long count;
+        double loss = sl_task_loss(t, out, batch.y, batch.mask, batch.n, dout, &count);
+        if (!isfinite(loss))
+            sl_die("step %ld: the loss is not finite (%g): try a smaller --lr", tr.step + 1, loss);
+        sl_nn_zero_grads(m->net);
+        sl_nn_backward(m->net, dout, NULL);
+        if (opt.clip > 0)
+            sl_grad_clip_norm(sl_nn_grads(m->net), np, opt.clip);
+        sl_adam_step(&tr.adam, sl_nn_params(m->net), sl_nn_grads(m->net), sl_lr_at(&tr.sched, tr.step));
+        tr.step++;
+        samples += batch.n;
+        /* An exponential average over about 50 steps, corrected for its start at 0. */
+        double per_term = count ? loss / (double)count : 0;
+        tr.loss_ema = 0.98 * tr.loss_ema + 0.02 * per_term;
+        tr.loss_avg = tr.loss_ema / (1 - pow(0.98, (double)tr.step));
+        int eval = opt.val && (tr.step % opt.val_every == 0 || tr.step == opt.steps);
+        if (eval)
+            last_val = evaluate(&tr, &val, (int)opt.batch);
+        if (eval || tr.step % 50 == 0 || tr.step == 1)
+            history_add(&tr.hist, tr.step, tr.loss_avg, eval ? last_val : NAN);
+        if (opt.ckpt_every && tr.step % opt.ckpt_every == 0)
+            write_checkpoint(&tr, ckpt);
+        progress(&tr, last_val, (double)samples / (now() - t0), show && (tr.step % 10 == 0));
+        if (opt.patience && tr.bad_evals >= opt.patience)
+            break;
+        if (tr.step == opt.stop_after && tr.step < opt.steps) {
+            if (!opt.ckpt_every || tr.step % opt.ckpt_every != 0)
+                write_checkpoint(&tr, ckpt);
+            if (show)
+                fputc('\n', stderr);
+            sl_cli_summary("stopped after step %ld: continue with --resume from %s", tr.step, ckpt);
+            return 0;
+        }
+    }
+    if (tr.step == 0)
+        sl_die("no training samples for task %s in the input", sl_task_name(t->kind));
+    if (show)
+        fputc('\n', stderr);
+    if (tr.step < opt.steps && !(opt.patience && tr.bad_evals >= opt.patience))
+        sl_note("the input ended at step %ld of %ld (the learning-rate schedule was planned "
+                "for %ld)", tr.step, opt.steps, opt.steps);
+    /* The last step is always in the history, and evaluated when there is a --val. */
+    if (tr.step > start && (tr.hist.n == 0 || tr.hist.step[tr.hist.n - 1] != (double)tr.step)) {
+        if (opt.val)
+            last_val = evaluate(&tr, &val, (int)opt.batch);
+        history_add(&tr.hist, tr.step, tr.loss_avg, opt.val ? last_val : NAN);
+    }
+    write_model(&tr, sl_cli_state.output, in, n_in);
+    if (opt.val)
+        sl_cli_summary("%ld steps, %ld images, loss %.4f, best validation loss %.4f at step %ld",
+                       tr.step, f.images, tr.loss_avg, tr.best_val, tr.best_step);
+    else
+        sl_cli_summary("%ld steps, %ld images, loss %.4f", tr.step, f.images, tr.loss_avg);
+
+    feeder_close(&f);
+    for (int i = 0; i < n_in; i++)
+        sl_reader_close(in[i]);
+    free(in);
+    free(dout);
+    sl_samples_free(&buf);
+    sl_samples_free(&batch);
+    sl_samples_free(&val);
+    sl_samples_free(&f.pending);
+    sl_image_free(&f.img);
+    sl_catalog_free(&f.truth);
+    sl_adam_free(&tr.adam);
+    free(tr.best_params);
+    free(tr.best_state);
+    free(tr.hist.step), free(tr.hist.loss), free(tr.hist.val);
+    free(tr.prior_config);
+    sl_model_free(m);
+    return 0;
+}
