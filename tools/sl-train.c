@@ -539,6 +539,27 @@ static double evaluate(trainer *tr, const sl_samples *val, int batch)
     return v;
 }
 
+/* The end of a run: a note when the input ran short, the last step in the
+ * history (evaluated when there is a --val), the model, the summary. */
+static void finish(trainer *tr, const sl_samples *val, long start, double last_val,
+                   sl_reader **in, int n_in, long images)
+{
+    if (tr->step < opt.steps && !(opt.patience && tr->bad_evals >= opt.patience))
+        sl_note("the input ended at step %ld of %ld (the learning-rate schedule was planned "
+                "for %ld)", tr->step, opt.steps, opt.steps);
+    if (tr->step > start && (tr->hist.n == 0 || tr->hist.step[tr->hist.n - 1] != (double)tr->step)) {
+        if (opt.val)
+            last_val = evaluate(tr, val, (int)opt.batch);
+        history_add(&tr->hist, tr->step, tr->loss_avg, opt.val ? last_val : NAN);
+    }
+    write_model(tr, sl_cli_state.output, in, n_in);
+    if (opt.val)
+        sl_cli_summary("%ld steps, %ld images, loss %.4f, best validation loss %.4f at step %ld",
+                       tr->step, images, tr->loss_avg, tr->best_val, tr->best_step);
+    else
+        sl_cli_summary("%ld steps, %ld images, loss %.4f", tr->step, images, tr->loss_avg);
+}
+
 /* ---- Main ------------------------------------------------------------------- */
 
 static double now(void)
@@ -680,6 +701,7 @@ int main(int argc, char **argv)
 
     double t0 = now(), last_val = NAN;
     long samples = 0;
+    int stopped = 0; /* by --stop-after: a checkpoint, no model */
     if (opt.val && tr.step == 0) /* where training starts from */
         history_add(&tr.hist, 0, NAN, last_val = validate(&tr, &val, (int)opt.batch));
     while (tr.step < opt.steps && draw_batch(t, &buf, &f, &rng, &batch) > 0) {
@@ -712,31 +734,18 @@ int main(int argc, char **argv)
         if (tr.step == opt.stop_after && tr.step < opt.steps) {
             if (!opt.ckpt_every || tr.step % opt.ckpt_every != 0)
                 write_checkpoint(&tr, ckpt);
-            if (show)
-                fputc('\n', stderr);
-            sl_cli_summary("stopped after step %ld: continue with --resume from %s", tr.step, ckpt);
-            return 0;
+            stopped = 1;
+            break;
         }
     }
     if (tr.step == 0)
         sl_die("no training samples for task %s in the input", sl_task_name(t->kind));
     if (show)
         fputc('\n', stderr);
-    if (tr.step < opt.steps && !(opt.patience && tr.bad_evals >= opt.patience))
-        sl_note("the input ended at step %ld of %ld (the learning-rate schedule was planned "
-                "for %ld)", tr.step, opt.steps, opt.steps);
-    /* The last step is always in the history, and evaluated when there is a --val. */
-    if (tr.step > start && (tr.hist.n == 0 || tr.hist.step[tr.hist.n - 1] != (double)tr.step)) {
-        if (opt.val)
-            last_val = evaluate(&tr, &val, (int)opt.batch);
-        history_add(&tr.hist, tr.step, tr.loss_avg, opt.val ? last_val : NAN);
-    }
-    write_model(&tr, sl_cli_state.output, in, n_in);
-    if (opt.val)
-        sl_cli_summary("%ld steps, %ld images, loss %.4f, best validation loss %.4f at step %ld",
-                       tr.step, f.images, tr.loss_avg, tr.best_val, tr.best_step);
+    if (stopped)
+        sl_cli_summary("stopped after step %ld: continue with --resume from %s", tr.step, ckpt);
     else
-        sl_cli_summary("%ld steps, %ld images, loss %.4f", tr.step, f.images, tr.loss_avg);
+        finish(&tr, &val, start, last_val, in, n_in, f.images);
 
     feeder_close(&f);
     for (int i = 0; i < n_in; i++)
