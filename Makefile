@@ -50,6 +50,7 @@ TOOLS     := $(TOOL_SRC:tools/%.c=$(O)/bin/%)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNITS     := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 FIXTURES  := $(patsubst tests/fixtures/%.c,$(O)/tests/%,$(wildcard tests/fixtures/*.c))
+BENCHES   := $(patsubst bench/%.c,$(O)/bench/%,$(wildcard bench/*.c))
 BATS      := $(wildcard tests/cli/*.bats)
 
 .PHONY: all check unit cli bench demo install clean deps
@@ -74,6 +75,10 @@ $(O)/tests/%: $(O)/tests/fixtures/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
+$(O)/bench/%: $(O)/bench/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
 $(O)/tests/%: $(O)/tests/unit/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
@@ -91,8 +96,8 @@ unit: $(UNITS)
 cli: $(TOOLS) $(FIXTURES)
 	$(TEST_ENV) bats $(BATS)
 
-bench: $(TOOLS) $(FIXTURES)
-	@for b in bench/*.sh; do $(TEST_ENV) sh $$b || exit 1; done
+bench: $(TOOLS) $(FIXTURES) $(BENCHES)
+	@for b in bench/*.sh; do $(TEST_ENV) PATH="$(CURDIR)/$(O)/bench:$$PATH" sh $$b || exit 1; done
 
 demo: $(TOOLS)
 	SL_BIN=$(O)/bin sh examples/demo.sh demo-out
