@@ -1,12 +1,11 @@
 /* nn.c: building the graph, allocating its memory once, running it on a pool of
- * threads.  The kernels of the layers are in nn_ops.c, descriptions in
- * nn_desc.c; nn_impl.h explains the shared structures. */
+ * threads.  The kernels of the layers are in nn_ops.c and nn_wino.c,
+ * descriptions in nn_desc.c (the optimizer is optim.c); nn_impl.h explains the
+ * shared structures. */
 #include "nn_impl.h"
 
 #include <cblas.h>
-#include <limits.h>
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -338,21 +337,30 @@ static int n_chunks_max(const sl_nn *net)
     return net->max_batch < SL_NN_CHUNKS ? net->max_batch : SL_NN_CHUNKS;
 }
 
+/* Whether a node's own activations are ever written: not those of a batch norm
+ * with a fused activation, nor, when only evaluating, those of a layer with a
+ * folded norm (it writes the norm's or the activation's). */
+static int holds_act(const sl_nn *net, const nn_node *nd)
+{
+    if (nd->op == SL_NN_BATCHNORM && nd->act_node)
+        return 0;
+    return !(net->infer_only && nd->fold);
+}
+
 /* Assigns every buffer (or only measures, when cv->base is NULL). */
 static void layout(sl_nn *net, carver *cv)
 {
     size_t B = (size_t)net->max_batch, G = (size_t)n_chunks_max(net), col = 0, du = 0;
-    int maxc = 1;
+    int maxc = 1, train = !net->infer_only;
     net->params = carve(cv, net->np * sizeof(float));
-    net->grads = carve(cv, net->np * sizeof(float));
+    net->grads = train ? carve(cv, net->np * sizeof(float)) : NULL;
     net->state = carve(cv, net->ns * sizeof(float));
-    net->slots = carve(cv, G * net->nslot * sizeof(float));
+    net->slots = carve(cv, train * G * net->nslot * sizeof(float));
     for (int i = 0; i < net->n; i++) {
         nn_node *nd = &net->node[i];
-        /* a batch norm with a fused activation never holds its own result */
-        size_t n = nd->op == SL_NN_BATCHNORM && nd->act_node ? 0 : B * nd->size;
+        size_t n = holds_act(net, nd) ? B * nd->size : 0;
         nd->act = carve(cv, n * sizeof(float));
-        nd->grad = carve(cv, n * sizeof(float));
+        nd->grad = carve(cv, train * n * sizeof(float));
         if (nd->op == SL_NN_BATCHNORM) {
             nd->mean = carve(cv, nd->c * sizeof(float));
             nd->istd = carve(cv, nd->c * sizeof(float));
@@ -363,17 +371,17 @@ static void layout(sl_nn *net, carver *cv)
             nd->mean = carve(cv, B * nd->arg[1] * sizeof(float));
             nd->istd = carve(cv, B * nd->arg[1] * sizeof(float));
         }
-        if (nd->flip)
+        if (nd->flip && train)
             nd->wflip = carve(cv, nd->np * sizeof(float));
         if (nn_conv_wino(net, nd, 0))
             nd->wino = carve(cv, (size_t)36 * nd->arg[0] * nd->arg[1] * sizeof(float));
-        if (nn_conv_wino(net, nd, 1))
+        if (nn_conv_wino(net, nd, 1) && train)
             nd->wino_flip = carve(cv, (size_t)36 * nd->arg[0] * nd->arg[1] * sizeof(float));
         if (nd->fold)
             nd->wfold = carve(cv, nd->np * sizeof(float));
         size_t need = nn_conv_workspace(net, nd);
         col = need > col ? need : col;
-        if (nn_conv_wino(net, nd, 0) && 36 * nd->np > du)
+        if (nn_conv_wino(net, nd, 0) && train && 36 * nd->np > du)
             du = 36 * nd->np; /* more than 36 cout cin */
         maxc = nd->c > maxc ? nd->c : maxc;
     }
@@ -386,8 +394,8 @@ static void layout(sl_nn *net, carver *cv)
 }
 
 /* One anonymous mapping, asked for transparent huge pages: a fresh 4 KiB page
- * costs ~15 us here, and the buffers of a CNN run to hundreds of MiB.  Touched
- * once now so that no step ever faults. */
+ * costs ~15 us here, and the buffers of a CNN run to hundreds of MiB.  Every
+ * page is touched now so that no step ever faults; all buffers start at 0. */
 static int alloc_arena(sl_nn *net, sl_err *err)
 {
     carver cv = {NULL, 0};
@@ -406,7 +414,8 @@ static int alloc_arena(sl_nn *net, sl_err *err)
         munmap(base + size, (char *)p + size + huge - (base + size));
     madvise(base, size, MADV_HUGEPAGE);
     NN_UNPOISON(base, size); /* the shadow of an earlier mapping at this address */
-    memset(base, 0, size);
+    for (size_t i = 0; i < size; i += 4096) /* fault every page in (the kernel zeroes it) */
+        base[i] = 0;
     net->arena = base;
     net->arena_size = size;
     cv.base = base;
@@ -439,19 +448,21 @@ static int check_graph(sl_nn *net, int output, sl_err *err)
 
 /* Backward visits nodes from the last down and each node's inputs in order; the
  * first edge reaching a node writes its gradient, later ones add. */
-static void plan_backward(sl_nn *net)
+static int plan_backward(sl_nn *net, sl_err *err)
 {
     char *seen = calloc(net->n, 1);
+    if (!seen)
+        return sl_err_set(err, "network: out of memory");
     for (int i = net->n - 1; i > 0; i--)
         for (int k = 0; k < 2; k++) {
             int j = net->node[i].in[k];
             if (j < 0)
                 continue;
-            net->node[i].write[k] = seen ? !seen[j] : 0;
-            if (seen)
-                seen[j] = 1;
+            net->node[i].write[k] = !seen[j];
+            seen[j] = 1;
         }
     free(seen);
+    return 0;
 }
 
 static void plan_kernels(sl_nn *net)
@@ -532,6 +543,12 @@ static void stop_threads(sl_nn *net)
     net->pool_up = 0;
 }
 
+void sl_nn_inference_only(sl_nn *net)
+{
+    if (net && !net->finalized)
+        net->infer_only = 1;
+}
+
 int sl_nn_finalize(sl_nn *net, int output, int max_batch, int threads, sl_err *err)
 {
     if (!net)
@@ -550,7 +567,8 @@ int sl_nn_finalize(sl_nn *net, int output, int max_batch, int threads, sl_err *e
     net->output = output;
     net->max_batch = max_batch;
     net->nthreads = threads < n_chunks_max(net) ? threads : n_chunks_max(net);
-    plan_backward(net);
+    if (plan_backward(net, err) < 0)
+        return -1;
     plan_kernels(net);
     plan_fusions(net);
     net->th = calloc(net->nthreads, sizeof *net->th);
@@ -664,11 +682,6 @@ static void nn_sync(nn_thread *th)
     th->dirty = 0;
 }
 
-static int chunk_start(const sl_nn *net, int g)
-{
-    return (int)((long)g * net->batch / net->nchunks);
-}
-
 /* Derived weights of every layer that needs them, shared out by output channel;
  * then everyone waits, since any thread may use any layer's. */
 static void prep_weights(nn_thread *th, int backward)
@@ -690,7 +703,7 @@ static void forward_job(nn_thread *th)
     sl_nn *net = th->net;
     int T = net->nthreads, t = th->id, G = net->nchunks;
     int g0 = t * G / T, g1 = (t + 1) * G / T;
-    int s0 = chunk_start(net, g0), s1 = chunk_start(net, g1);
+    int s0 = nn_chunk_start(net, g0), s1 = nn_chunk_start(net, g1);
     prep_weights(th, 0);
     nn_input_copy(net, s0, s1);
     th->dirty = 1;
@@ -700,7 +713,8 @@ static void forward_job(nn_thread *th)
             continue; /* done by a fused neighbour */
         switch (nd->op) {
         case SL_NN_CONV:
-            nn_conv_forward(net, nd, th, s0, s1);
+            for (int g = g0; g < g1; g++)
+                nn_conv_forward(net, nd, th, nn_chunk_start(net, g), nn_chunk_start(net, g + 1));
             break;
         case SL_NN_BATCHNORM:
             if (!net->train) {
@@ -708,7 +722,7 @@ static void forward_job(nn_thread *th)
                 break;
             }
             for (int g = g0; g < g1; g++)
-                nn_bn_forward_stats(net, nd, g, chunk_start(net, g), chunk_start(net, g + 1));
+                nn_bn_forward_stats(net, nd, g, nn_chunk_start(net, g), nn_chunk_start(net, g + 1));
             th->dirty = 1;
             nn_sync(th);
             nn_bn_forward_apply(net, nd, th, s0, s1);
@@ -776,7 +790,7 @@ static void backward_job(nn_thread *th)
     sl_nn *net = th->net;
     int T = net->nthreads, t = th->id, G = net->nchunks;
     int g0 = t * G / T, g1 = (t + 1) * G / T;
-    int s0 = chunk_start(net, g0), s1 = chunk_start(net, g1);
+    int s0 = nn_chunk_start(net, g0), s1 = nn_chunk_start(net, g1);
     nn_node *out = &net->node[net->output];
     prep_weights(th, 1);
     memcpy(out->grad + (size_t)s0 * out->size, net->dout + (size_t)s0 * out->size,
@@ -794,19 +808,19 @@ static void backward_job(nn_thread *th)
         switch (nd->op) {
         case SL_NN_CONV:
             for (int g = g0; g < g1; g++)
-                nn_conv_backward(net, nd, th, g, chunk_start(net, g), chunk_start(net, g + 1),
+                nn_conv_backward(net, nd, th, g, nn_chunk_start(net, g), nn_chunk_start(net, g + 1),
                                  dx & 1);
             break;
         case SL_NN_BATCHNORM:
             for (int g = g0; g < g1; g++)
-                nn_bn_backward_stats(net, nd, g, chunk_start(net, g), chunk_start(net, g + 1));
+                nn_bn_backward_stats(net, nd, g, nn_chunk_start(net, g), nn_chunk_start(net, g + 1));
             th->dirty = 1;
             nn_sync(th);
             nn_bn_backward_apply(net, nd, th, s0, s1, dx & 1);
             break;
         case SL_NN_GROUPNORM:
             for (int g = g0; g < g1; g++)
-                nn_gn_backward(net, nd, g, chunk_start(net, g), chunk_start(net, g + 1), dx & 1);
+                nn_gn_backward(net, nd, g, nn_chunk_start(net, g), nn_chunk_start(net, g + 1), dx & 1);
             break;
         case SL_NN_RELU:
         case SL_NN_SILU:
@@ -880,7 +894,8 @@ static void run(sl_nn *net)
 
 const float *sl_nn_forward(sl_nn *net, const float *input, int batch, int train)
 {
-    if (!net || !net->finalized || batch < 1 || batch > net->max_batch)
+    if (!net || !net->finalized || batch < 1 || batch > net->max_batch ||
+        (train && net->infer_only))
         return NULL;
     net->job = 0;
     net->batch = batch;

@@ -3,11 +3,11 @@
  *
  * A network is a DAG of nodes built in topological order: node 0 is the input,
  * each builder call adds one node and returns its id (or -1).  Builders check
- * shapes; the first error is kept in the network (later builders whose input is
- * -1 just return -1), and sl_nn_finalize() reports it, e.g.
- * "node 7 (conv): kernel 3 with dilation 2 spans 5 pixels, input is 4 high".
- * sl_nn_finalize() then allocates every buffer once: nothing is allocated by
- * forward or backward.
+ * shapes; the first error is kept in the network (later builders just return
+ * -1), and sl_nn_finalize() reports it, e.g. "node 7 (conv): kernel 3 with
+ * dilation 2 spans 5 pixels, padded input is 8 x 4".  sl_nn_finalize() then
+ * allocates every buffer once, in one mapping of huge pages: nothing is
+ * allocated by forward or backward.
  *
  *     sl_nn *net = sl_nn_new(1, 48, 48);
  *     int x = sl_nn_conv(net, 0, 32, 3, 1, 1, 1);
@@ -43,6 +43,19 @@
  * openblas_set_num_threads(1), which is process-wide; a program that wants a
  * multi-threaded OpenBLAS elsewhere sets it back itself.  One network must not
  * be used by two threads at once; distinct networks may.
+ *
+ * How it computes (chosen at finalize from each layer's shape): 3x3 stride-1
+ * undilated convolutions with 8 or more channels each way use Winograd
+ * F(4x4, 3x3) for the forward pass, the input gradient and the weight gradient
+ * (4 times fewer multiply-adds; relative errors near 2e-6 instead of 2e-7);
+ * other convolutions use im2col and sgemm per sample, in tiles that stay in
+ * cache, and stride-1 ones get their input gradient as a convolution with the
+ * flipped kernel.  A batch norm feeding only a ReLU or SiLU applies it in the
+ * same pass; in evaluation a batch norm fed only by a conv or dense layer is
+ * folded into that layer's weights.  So evaluation outputs match an unfused
+ * computation to rounding only, and a sample's outputs may differ in the last
+ * bits between batch sizes (the chunks, hence the Winograd blocks, differ);
+ * for a given batch size they are exactly reproducible.
  *
  * Conventions, as in PyTorch: batch norm uses eps 1e-5 and momentum 0.1, and
  * its running variance is updated with the unbiased batch variance; group norm
@@ -116,6 +129,12 @@ int sl_nn_shape(const sl_nn *net, int node, int *c, int *h, int *w);
  * Parameters are zero until sl_nn_init or a copy into sl_nn_params. */
 int sl_nn_finalize(sl_nn *net, int output, int max_batch, int threads, sl_err *err);
 
+/* Before finalizing: the network will only ever run evaluation forwards (an
+ * encoder applied to data).  Gradients and the buffers that only training
+ * reads are then not allocated, which divides the memory by 2 to 4; training
+ * forwards return NULL and backward fails. */
+void sl_nn_inference_only(sl_nn *net);
+
 /* Deterministic in the seed: node i draws from rng stream i of the seed. */
 void sl_nn_init(sl_nn *net, uint64_t seed);
 
@@ -123,7 +142,7 @@ void sl_nn_init(sl_nn *net, uint64_t seed);
 
 size_t sl_nn_n_params(const sl_nn *net);
 float *sl_nn_params(sl_nn *net);
-float *sl_nn_grads(sl_nn *net);
+float *sl_nn_grads(sl_nn *net);   /* NULL for an inference-only network */
 void sl_nn_zero_grads(sl_nn *net);
 size_t sl_nn_n_state(const sl_nn *net);
 float *sl_nn_state(sl_nn *net);

@@ -1,6 +1,7 @@
 /* nn_impl.h: the inside of the network engine, shared by nn.c (graph, memory,
- * threads, scheduling), nn_ops.c (the layers' forward and backward kernels) and
- * nn_desc.c (descriptions).  Not a public header. */
+ * threads, scheduling), nn_ops.c (the layers' forward and backward kernels),
+ * nn_wino.c (Winograd convolution) and nn_desc.c (descriptions).  Not a public
+ * header. */
 #ifndef SL_NN_IMPL_H
 #define SL_NN_IMPL_H
 
@@ -80,6 +81,7 @@ struct sl_nn {
     sl_err build_err;
 
     int finalized, output, max_batch, nthreads;
+    int infer_only;          /* see sl_nn_inference_only */
     size_t np, ns, nslot;
     float *params, *grads, *state;
     float *slots;            /* [SL_NN_CHUNKS][nslot]: per-chunk gradient sums */
@@ -99,11 +101,10 @@ struct sl_nn {
     float *din;
 };
 
-/* Samples [*s0, *s1) of chunk g when batch samples are cut into nchunks. */
-static inline void nn_chunk(int batch, int nchunks, int g, int *s0, int *s1)
+/* First sample of chunk g of the batch in progress (g = nchunks: the end). */
+static inline int nn_chunk_start(const sl_nn *net, int g)
 {
-    *s0 = (int)((long)g * batch / nchunks);
-    *s1 = (int)((long)(g + 1) * batch / nchunks);
+    return (int)((long)g * net->batch / net->nchunks);
 }
 
 extern const int nn_op_inputs[SL_NN_N_OPS], nn_op_args[SL_NN_N_OPS];
@@ -135,14 +136,15 @@ int nn_wino_applies(const conv_geom *g);
 size_t nn_wino_workspace(const conv_geom *g);
 /* u [36][cout][cin] from w [cout][cin][3][3], output channels [o0, o1). */
 void nn_wino_weights(const float *w, int cout, int cin, int o0, int o1, float *u);
-/* y = conv(x) + bias (bias NULL: none) then activation op, or y += conv(x) when
- * add; one sample. */
-void nn_wino_conv(const conv_geom *g, const float *u, const float *bias, const float *x, float *y,
-                  int add, int op, float *work);
-/* du [36][cout][cin] = (first ? 0 : du) + the transformed weight gradient of one
- * sample (input x, output gradient dy); then dw [cout][cin][3][3] from du. */
-void nn_wino_grad(const conv_geom *g, const float *x, const float *dy, float *du, int first,
-                  float *work);
+/* For ns samples (input sample s at x + s xs, output at y + s ys):
+ * y = conv(x) + bias (bias NULL: none) then activation op, or y += conv(x) when
+ * add. */
+void nn_wino_conv(const conv_geom *g, const float *u, const float *bias, const float *x,
+                  size_t xs, float *y, size_t ys, int ns, int add, int op, float *work);
+/* du [36][cout][cin] = the transformed weight gradient of ns samples (input x,
+ * output gradient dy, strides as above); then dw [cout][cin][3][3] from du. */
+void nn_wino_grad(const conv_geom *g, const float *x, size_t xs, const float *dy, size_t ys,
+                  int ns, float *du, float *work);
 void nn_wino_grad_weights(const float *du, int cout, int cin, float *dw);
 void nn_conv_forward(sl_nn *net, nn_node *nd, nn_thread *th, int s0, int s1);
 void nn_conv_backward(sl_nn *net, nn_node *nd, nn_thread *th, int g, int s0, int s1, int dx);

@@ -99,8 +99,8 @@ NN_SIMD static void act_backward(int op, float *dx, const float *x, const float 
 
 /* Batch norm backward over one row, z the norm's input, da the gradient of
  * act(z scale + shift): with dy = act'(.) da (dy = da without activation),
- * sums of dy and of dy (z - mean) istd. */
-NN_INLINE void bn_grad_sums_t(int op, const float *da, const float *z, size_t n, const float *c,
+ * sums of dy and of dy (z - mean) istd; dy is stored over da. */
+NN_INLINE void bn_grad_sums_t(int op, float *da, const float *z, size_t n, const float *c,
                               double *sdy, double *sdyx)
 {
     v8f sc = v_set(c[0]), sh = v_set(c[1]), m = v_set(c[2]), is = v_set(c[3]);
@@ -108,40 +108,20 @@ NN_INLINE void bn_grad_sums_t(int op, const float *da, const float *z, size_t n,
     size_t i = 0;
     for (; i < n; i += 8) {
         size_t k = n - i < 8 ? n - i : 8;
-        v8f zv = k == 8 ? v_load(z + i) : v_load_part(z + i, k);
-        v8f d = k == 8 ? v_load(da + i) : v_load_part(da + i, k);
+        v8f zv = v_load_part(z + i, k), d = v_load_part(da + i, k);
         v8f y = zv * sc + sh, dy = v_act_grad(op, &y, &d);
         a += dy;
         b += dy * ((zv - m) * is);
+        if (op)
+            v_store_part(da + i, &dy, k);
     }
     *sdy = v_hsum(&a);
     *sdyx = v_hsum(&b);
 }
 
-/* dz = p dy + q z + r (or dz += that), dy as in bn_grad_sums. */
-NN_INLINE void bn_grad_apply_t(int op, const float *da, const float *z, size_t n, const float *c,
-                               float *dz, int add)
-{
-    v8f sc = v_set(c[0]), sh = v_set(c[1]), p = v_set(c[4]), q = v_set(c[5]), r = v_set(c[6]);
-    size_t i = 0;
-    for (; i < n; i += 8) {
-        size_t k = n - i < 8 ? n - i : 8;
-        v8f zv = k == 8 ? v_load(z + i) : v_load_part(z + i, k);
-        v8f d = k == 8 ? v_load(da + i) : v_load_part(da + i, k);
-        v8f y = zv * sc + sh, dy = v_act_grad(op, &y, &d);
-        v8f g = dy * p + (zv * q + r);
-        if (add)
-            g += k == 8 ? v_load(dz + i) : v_load_part(dz + i, k);
-        if (k == 8)
-            v_store(dz + i, g);
-        else
-            v_store_part(dz + i, &g, k);
-    }
-}
-
 /* c = {scale, shift, mean, istd, p, q, r} of the channel. */
-NN_SIMD static void bn_grad_sums(int op, const float *da, const float *z, size_t n,
-                                 const float *c, double *sdy, double *sdyx)
+NN_SIMD static void bn_grad_sums(int op, float *da, const float *z, size_t n, const float *c,
+                                 double *sdy, double *sdyx)
 {
     switch (op) {
     case SL_NN_SILU: bn_grad_sums_t(SL_NN_SILU, da, z, n, c, sdy, sdyx); break;
@@ -150,13 +130,18 @@ NN_SIMD static void bn_grad_sums(int op, const float *da, const float *z, size_t
     }
 }
 
-NN_SIMD static void bn_grad_apply(int op, const float *da, const float *z, size_t n,
-                                  const float *c, float *dz, int add)
+/* dz = p dy + q z + r (or dz += that) over one row, c[4 .. 7) = {p, q, r}. */
+NN_SIMD static void bn_grad_apply(const float *dy, const float *z, size_t n, const float *c,
+                                  float *dz, int add)
 {
-    switch (op) {
-    case SL_NN_SILU: bn_grad_apply_t(SL_NN_SILU, da, z, n, c, dz, add); break;
-    case SL_NN_RELU: bn_grad_apply_t(SL_NN_RELU, da, z, n, c, dz, add); break;
-    default: bn_grad_apply_t(0, da, z, n, c, dz, add); break;
+    v8f p = v_set(c[4]), q = v_set(c[5]), r = v_set(c[6]);
+    size_t i = 0;
+    for (; i < n; i += 8) {
+        size_t k = n - i < 8 ? n - i : 8;
+        v8f g = v_load_part(dy + i, k) * p + (v_load_part(z + i, k) * q + r);
+        if (add)
+            g += v_load_part(dz + i, k);
+        v_store_part(dz + i, &g, k);
     }
 }
 
@@ -256,6 +241,33 @@ static void valid_range(int n, int nout, int st, int off, int *o0, int *o1)
     *o1 = b;
 }
 
+/* d[i] = s[2 i] for i < n, reading nothing at or past end. */
+NN_SIMD static void gather2(float *d, const float *s, int n, const float *end)
+{
+    const v8i even = {0, 2, 4, 6, 8, 10, 12, 14};
+    int i = 0;
+    for (; i + 8 <= n && s + 2 * i + 16 <= end; i += 8)
+        v_store(d + i, __builtin_shuffle(v_load(s + 2 * i), v_load(s + 2 * i + 8), even));
+    for (; i < n; i++)
+        d[i] = s[2 * i];
+}
+
+/* d[2 i] += s[i] for i < n, touching nothing at or past end.  The odd elements
+ * get + 0, which leaves them as they were (but for the sign of a zero). */
+NN_SIMD static void scatter2(float *d, const float *s, int n, const float *end)
+{
+    const v8i lo = {0, 8, 1, 8, 2, 8, 3, 8}, hi = {4, 8, 5, 8, 6, 8, 7, 8};
+    const v8f zero = v_set(0.0f);
+    int i = 0;
+    for (; i + 8 <= n && d + 2 * i + 16 <= end; i += 8) {
+        v8f v = v_load(s + i);
+        v_store(d + 2 * i, v_load(d + 2 * i) + __builtin_shuffle(v, zero, lo));
+        v_store(d + 2 * i + 8, v_load(d + 2 * i + 8) + __builtin_shuffle(v, zero, hi));
+    }
+    for (; i < n; i++)
+        d[2 * i] += s[i];
+}
+
 /* col[(c k + ki) k + kj][(oy - oy0) wo + ox] = x[c][oy st - pad + ki dil][ox st - pad + kj dil]
  * for output rows [oy0, oy1), zero outside the image. */
 static void im2col(const conv_geom *g, const float *x, float *col, int oy0, int oy1)
@@ -274,10 +286,13 @@ static void im2col(const conv_geom *g, const float *x, float *col, int oy0, int 
                         memset(d, 0, g->wo * sizeof *d);
                         continue;
                     }
-                    const float *s = x + ((size_t)c * g->h + iy) * g->w + offx;
+                    const float *row_in = x + ((size_t)c * g->h + iy) * g->w;
+                    const float *s = row_in + offx;
                     memset(d, 0, ox0 * sizeof *d);
                     if (g->st == 1)
                         memcpy(d + ox0, s + ox0, (ox1 - ox0) * sizeof *d);
+                    else if (g->st == 2)
+                        gather2(d + ox0, s + 2 * ox0, ox1 - ox0, row_in + g->w);
                     else
                         for (int ox = ox0; ox < ox1; ox++)
                             d[ox] = s[ox * g->st];
@@ -301,22 +316,21 @@ static void col2im(const conv_geom *g, const float *col, float *dx, int oy0, int
                     if (iy < 0 || iy >= g->h)
                         continue;
                     const float *s = row + (size_t)(oy - oy0) * g->wo;
-                    float *d = dx + ((size_t)c * g->h + iy) * g->w + offx;
-                    for (int ox = ox0; ox < ox1; ox++)
-                        d[ox * g->st] += s[ox];
+                    float *row_out = dx + ((size_t)c * g->h + iy) * g->w, *d = row_out + offx;
+                    if (g->st == 2)
+                        scatter2(d + 2 * ox0, s + ox0, ox1 - ox0, row_out + g->w);
+                    else
+                        for (int ox = ox0; ox < ox1; ox++)
+                            d[ox * g->st] += s[ox];
                 }
             }
 }
 
 /* y = conv(x) + bias (bias NULL: none), or y += conv(x) when add, then the
- * activation op on each tile; by Winograd when its weights wino are given. */
+ * activation op on each tile. */
 static void conv_sample(const conv_geom *g, int algo, const float *wt, const float *bias,
-                        const float *x, float *y, int add, int op, float *col, const float *wino)
+                        const float *x, float *y, int add, int op, float *col)
 {
-    if (wino) {
-        nn_wino_conv(g, wino, bias, x, y, add, op, col);
-        return;
-    }
     size_t hwo = (size_t)g->ho * g->wo;
     int K = g->cin * g->k * g->k;
     int R = algo == NN_CONV_1X1 ? g->ho : tile_rows(g);
@@ -349,6 +363,7 @@ static nn_node *fold_target(sl_nn *net, const nn_node *nd, int *op)
     return bn->act_node ? &net->node[bn->act_node] : bn;
 }
 
+/* Samples [s0, s1) form a chunk: Winograd blocks span the samples of a chunk. */
 void nn_conv_forward(sl_nn *net, nn_node *nd, nn_thread *th, int s0, int s1)
 {
     const nn_node *x = &net->node[nd->in[0]];
@@ -361,9 +376,52 @@ void nn_conv_forward(sl_nn *net, nn_node *nd, nn_thread *th, int s0, int s1)
         out = fold_target(net, nd, &op);
     }
     const float *bias = wt + (size_t)g.cout * g.cin * g.k * g.k;
+    if (nd->wino) {
+        nn_wino_conv(&g, nd->wino, bias, x->act + (size_t)s0 * x->size, x->size,
+                     out->act + (size_t)s0 * out->size, out->size, s1 - s0, 0, op, th->col);
+        return;
+    }
     for (int s = s0; s < s1; s++)
         conv_sample(&g, nd->algo, wt, bias, x->act + (size_t)s * x->size,
-                    out->act + (size_t)s * out->size, 0, op, th->col, nd->wino);
+                    out->act + (size_t)s * out->size, 0, op, th->col);
+}
+
+/* Weight gradient and, for strided convs, input gradient by im2col tiles. */
+static void conv_backward_im2col(sl_nn *net, nn_node *nd, nn_thread *th, float *dw, int s,
+                                 int first, int dx)
+{
+    nn_node *x = &net->node[nd->in[0]];
+    conv_geom g = nn_conv_geom(net, nd);
+    size_t hwo = (size_t)g.ho * g.wo;
+    int K = g.cin * g.k * g.k;
+    const float *wt = net->params + nd->poff;
+    const float *xs = x->act + (size_t)s * x->size, *dys = nd->grad + (size_t)s * nd->size;
+    float *dxs = x->grad + (size_t)s * x->size;
+    if (nd->algo == NN_CONV_1X1) { /* dW += dY X^T; dX = W^T dY */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g.cout, K, (int)hwo, 1.0f, dys,
+                    (int)hwo, xs, (int)hwo, first ? 0.0f : 1.0f, dw, K);
+        if (dx)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, (int)hwo, g.cout, 1.0f, wt, K,
+                        dys, (int)hwo, nd->write[0] ? 0.0f : 1.0f, dxs, (int)hwo);
+        return;
+    }
+    int scatter = dx && !nd->flip;
+    if (scatter && nd->write[0])
+        memset(dxs, 0, x->size * sizeof *dxs);
+    int R = tile_rows(&g);
+    for (int oy0 = 0; oy0 < g.ho; oy0 += R) {
+        int oy1 = oy0 + R < g.ho ? oy0 + R : g.ho, P = (oy1 - oy0) * g.wo;
+        const float *dyt = dys + (size_t)oy0 * g.wo;
+        /* dW += dY_tile col_tile^T, tiles in order */
+        im2col(&g, xs, th->col, oy0, oy1);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g.cout, K, P, 1.0f, dyt, (int)hwo,
+                    th->col, P, first && oy0 == 0 ? 0.0f : 1.0f, dw, K);
+        if (scatter) { /* strided: dcol = W^T dY_tile, scattered back */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, P, g.cout, 1.0f, wt, K, dyt,
+                        (int)hwo, 0.0f, th->col, P);
+            col2im(&g, th->col, dxs, oy0, oy1);
+        }
+    }
 }
 
 void nn_conv_backward(sl_nn *net, nn_node *nd, nn_thread *th, int gi, int s0, int s1, int dx)
@@ -372,51 +430,32 @@ void nn_conv_backward(sl_nn *net, nn_node *nd, nn_thread *th, int gi, int s0, in
     conv_geom g = nn_conv_geom(net, nd);
     size_t hwo = (size_t)g.ho * g.wo;
     int K = g.cin * g.k * g.k;
-    const float *wt = net->params + nd->poff;
     float *dw = net->slots + (size_t)gi * net->nslot + nd->slot, *db = dw + (size_t)g.cout * K;
-    for (int s = s0; s < s1; s++) {
-        const float *xs = x->act + (size_t)s * x->size;
-        const float *dys = nd->grad + (size_t)s * nd->size;
-        float *dxs = dx ? x->grad + (size_t)s * x->size : NULL;
+    for (int s = s0; s < s1; s++)
         for (int co = 0; co < g.cout; co++) {
-            float r = (float)sum_f(dys + co * hwo, hwo);
+            float r = (float)sum_f(nd->grad + (size_t)s * nd->size + co * hwo, hwo);
             db[co] = s == s0 ? r : db[co] + r;
         }
-        if (nd->algo == NN_CONV_1X1) { /* dW += dY X^T; dX = W^T dY */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g.cout, K, (int)hwo, 1.0f, dys,
-                        (int)hwo, xs, (int)hwo, s == s0 ? 0.0f : 1.0f, dw, K);
-            if (dx)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, (int)hwo, g.cout, 1.0f, wt,
-                            K, dys, (int)hwo, nd->write[0] ? 0.0f : 1.0f, dxs, (int)hwo);
-            continue;
-        }
-        if (nd->wino) /* dW by Winograd too; dX below */
-            nn_wino_grad(&g, xs, dys, th->du, s == s0, th->col);
-        int scatter = dx && !nd->flip;
-        if (scatter && nd->write[0])
-            memset(dxs, 0, x->size * sizeof *dxs);
-        int R = tile_rows(&g);
-        for (int oy0 = 0; oy0 < g.ho && !nd->wino; oy0 += R) {
-            int oy1 = oy0 + R < g.ho ? oy0 + R : g.ho, P = (oy1 - oy0) * g.wo;
-            const float *dyt = dys + (size_t)oy0 * g.wo;
-            /* dW += dY_tile col_tile^T, tiles in order */
-            im2col(&g, xs, th->col, oy0, oy1);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g.cout, K, P, 1.0f, dyt,
-                        (int)hwo, th->col, P, s == s0 && oy0 == 0 ? 0.0f : 1.0f, dw, K);
-            if (scatter) { /* strided: dcol = W^T dY_tile, scattered back */
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, P, g.cout, 1.0f, wt, K,
-                            dyt, (int)hwo, 0.0f, th->col, P);
-                col2im(&g, th->col, dxs, oy0, oy1);
-            }
-        }
-        if (dx && nd->flip) {
-            conv_geom f = nn_conv_flipped(&g);
-            conv_sample(&f, NN_CONV_IM2COL, nd->wflip, NULL, dys, dxs, !nd->write[0], 0, th->col,
-                        nd->wino_flip);
-        }
-    }
-    if (nd->wino)
+    if (nd->wino) {
+        nn_wino_grad(&g, x->act + (size_t)s0 * x->size, x->size, nd->grad + (size_t)s0 * nd->size,
+                     nd->size, s1 - s0, th->du, th->col);
         nn_wino_grad_weights(th->du, g.cout, g.cin, dw);
+    } else {
+        for (int s = s0; s < s1; s++)
+            conv_backward_im2col(net, nd, th, dw, s, s == s0, dx);
+    }
+    if (!dx || !nd->flip)
+        return;
+    /* stride 1: the input gradient is the flipped conv of the output gradient */
+    conv_geom f = nn_conv_flipped(&g);
+    if (nd->wino_flip) {
+        nn_wino_conv(&f, nd->wino_flip, NULL, nd->grad + (size_t)s0 * nd->size, nd->size,
+                     x->grad + (size_t)s0 * x->size, x->size, s1 - s0, !nd->write[0], 0, th->col);
+        return;
+    }
+    for (int s = s0; s < s1; s++)
+        conv_sample(&f, NN_CONV_IM2COL, nd->wflip, NULL, nd->grad + (size_t)s * nd->size,
+                    x->grad + (size_t)s * x->size, !nd->write[0], 0, th->col);
 }
 
 /* ---- Derived weights ------------------------------------------------------------ */
@@ -512,10 +551,9 @@ static void bn_batch_stats(const sl_nn *net, const nn_node *nd, int c, double *m
 {
     double n = 0, m = 0, m2 = 0;
     for (int g = 0; g < net->nchunks; g++) {
-        int s0 = (int)((long)g * net->batch / net->nchunks);
-        int s1 = (int)((long)(g + 1) * net->batch / net->nchunks);
+        double count = (double)(nn_chunk_start(net, g + 1) - nn_chunk_start(net, g)) * plane(nd);
         const double *p = nd->part + ((size_t)g * nd->c + c) * 2;
-        chan_merge(&n, &m, &m2, (double)(s1 - s0) * plane(nd), p[0], p[1]);
+        chan_merge(&n, &m, &m2, count, p[0], p[1]);
     }
     *mean = m;
     *var = m2 / n;
@@ -571,10 +609,13 @@ void nn_bn_forward_eval(sl_nn *net, nn_node *nd, nn_thread *th, int s0, int s1)
     bn_apply(net, nd, th, s0, s1);
 }
 
-/* The upstream gradient and activation op of a batch norm's backward. */
-static const float *bn_upstream(const sl_nn *net, const nn_node *nd, int *op)
+/* The upstream gradient and activation op of a batch norm's backward.  With a
+ * fused activation, the stats pass turns the activation's gradient into the
+ * norm's output gradient in place (nothing else reads it), so the apply pass
+ * does not evaluate the activation's derivative again. */
+static float *bn_upstream(sl_nn *net, const nn_node *nd, int *op)
 {
-    const nn_node *a = nd->act_node ? &net->node[nd->act_node] : nd;
+    nn_node *a = nd->act_node ? &net->node[nd->act_node] : (nn_node *)nd;
     *op = nd->act_node ? a->op : 0;
     return a->grad;
 }
@@ -583,7 +624,7 @@ void nn_bn_backward_stats(sl_nn *net, nn_node *nd, int g, int s0, int s1)
 {
     const nn_node *x = &net->node[nd->in[0]];
     int op;
-    const float *da = bn_upstream(net, nd, &op);
+    float *da = bn_upstream(net, nd, &op);
     size_t hw = plane(nd);
     double *part = nd->part + (size_t)g * nd->c * 2;
     for (int c = 0; c < nd->c; c++) {
@@ -609,7 +650,7 @@ void nn_bn_backward_apply(sl_nn *net, nn_node *nd, nn_thread *th, int s0, int s1
     const float *gamma = net->params + nd->poff;
     float *ggamma = net->grads + nd->poff, *gbeta = ggamma + nd->c;
     int op;
-    const float *da = bn_upstream(net, nd, &op);
+    const float *dy = bn_upstream(net, nd, &op); /* already dy: see bn_upstream */
     size_t hw = plane(nd);
     double n = (double)net->batch * hw;
     for (int c = 0; c < nd->c; c++) {
@@ -633,7 +674,7 @@ void nn_bn_backward_apply(sl_nn *net, nn_node *nd, nn_thread *th, int s0, int s1
             size_t o = (size_t)s * nd->size + c * hw;
             float k[7] = {nd->scale[c], nd->shift[c], nd->mean[c], nd->istd[c],
                           gamma[c] * nd->istd[c], th->scale[c], th->shift[c]};
-            bn_grad_apply(op, da + o, x->act + o, hw, k, x->grad + o, !nd->write[0]);
+            bn_grad_apply(dy + o, x->act + o, hw, k, x->grad + o, !nd->write[0]);
         }
 }
 
@@ -695,7 +736,7 @@ void nn_gn_backward(sl_nn *net, nn_node *nd, int gi, int s0, int s1, int dx)
             for (int c = gr * cg; c < (gr + 1) * cg; c++) {
                 size_t o = (size_t)s * nd->size + c * hw;
                 k[4] = gamma[c] * istd;
-                bn_grad_apply(0, nd->grad + o, x->act + o, hw, k, x->grad + o, !nd->write[0]);
+                bn_grad_apply(nd->grad + o, x->act + o, hw, k, x->grad + o, !nd->write[0]);
             }
         }
 }
@@ -716,7 +757,85 @@ void nn_act_backward(sl_nn *net, nn_node *nd, int s0, int s1)
     act_backward(nd->op, x->grad + o, x->act + o, nd->grad + o, n, !nd->write[0]);
 }
 
-/* ---- Pooling ------------------------------------------------------------------- */
+/* ---- Pooling -------------------------------------------------------------------
+ * Max pooling routes the gradient to the first maximum of each window in scan
+ * order, found again in backward rather than stored. */
+
+/* The 2x2 windows of output row y from input rows r0, r1: lanes a, b (row 0,
+ * even and odd columns), c, d (row 1). */
+NN_INLINE void quad(const float *r0, const float *r1, v8f *q)
+{
+    const v8i even = {0, 2, 4, 6, 8, 10, 12, 14}, odd = {1, 3, 5, 7, 9, 11, 13, 15};
+    v8f p0 = v_load(r0), p1 = v_load(r0 + 8), p2 = v_load(r1), p3 = v_load(r1 + 8);
+    q[0] = __builtin_shuffle(p0, p1, even);
+    q[1] = __builtin_shuffle(p0, p1, odd);
+    q[2] = __builtin_shuffle(p2, p3, even);
+    q[3] = __builtin_shuffle(p2, p3, odd);
+}
+
+/* Max pooling 2x2, stride 2, of one plane of w columns into ho x wo. */
+NN_SIMD static void maxpool2_forward(const float *x, int w, float *y, int ho, int wo)
+{
+    for (int oy = 0; oy < ho; oy++) {
+        const float *r0 = x + (size_t)2 * oy * w, *r1 = r0 + w;
+        float *yr = y + (size_t)oy * wo;
+        int ox = 0;
+        for (; ox + 8 <= wo; ox += 8) {
+            v8f q[4];
+            quad(r0 + 2 * ox, r1 + 2 * ox, q);
+            v8i m = q[1] > q[0];
+            v8f ab = v_select(&m, &q[1], &q[0]);
+            m = q[3] > q[2];
+            v8f cd = v_select(&m, &q[3], &q[2]);
+            m = cd > ab;
+            v_store(yr + ox, v_select(&m, &cd, &ab));
+        }
+        for (; ox < wo; ox++) {
+            float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
+            float ab = b > a ? b : a, cd = d > c ? d : c;
+            yr[ox] = cd > ab ? cd : ab;
+        }
+    }
+}
+
+/* Its gradient: dx (= or +=) dy at each window's first maximum, 0 elsewhere. */
+NN_SIMD static void maxpool2_backward(const float *x, int w, const float *dy, float *dx, int ho,
+                                      int wo, int add)
+{
+    const v8i lo = {0, 8, 1, 9, 2, 10, 3, 11}, hi = {4, 12, 5, 13, 6, 14, 7, 15};
+    for (int oy = 0; oy < ho; oy++) {
+        size_t o0 = (size_t)2 * oy * w, o1 = o0 + w;
+        const float *dyr = dy + (size_t)oy * wo;
+        int ox = 0;
+        for (; ox + 8 <= wo; ox += 8) {
+            v8f q[4], g = v_load(dyr + ox), z = v_set(0.0f);
+            quad(x + o0 + 2 * ox, x + o1 + 2 * ox, q);
+            v8i mb = q[1] > q[0];
+            v8f best = v_select(&mb, &q[1], &q[0]);
+            v8i mc = q[2] > best;
+            best = v_select(&mc, &q[2], &best);
+            v8i md = q[3] > best;
+            v8i sc = mc & ~md, sb = mb & ~mc & ~md, sa = ~(mb | mc | md);
+            v8f ga = v_select(&sa, &g, &z), gb = v_select(&sb, &g, &z);
+            v8f gc = v_select(&sc, &g, &z), gd = v_select(&md, &g, &z);
+            v8f out[4] = {__builtin_shuffle(ga, gb, lo), __builtin_shuffle(ga, gb, hi),
+                          __builtin_shuffle(gc, gd, lo), __builtin_shuffle(gc, gd, hi)};
+            float *d0 = dx + o0 + 2 * ox, *d1 = dx + o1 + 2 * ox;
+            v_store(d0, add ? v_load(d0) + out[0] : out[0]);
+            v_store(d0 + 8, add ? v_load(d0 + 8) + out[1] : out[1]);
+            v_store(d1, add ? v_load(d1) + out[2] : out[2]);
+            v_store(d1 + 8, add ? v_load(d1 + 8) + out[3] : out[3]);
+        }
+        for (; ox < wo; ox++) {
+            size_t i[4] = {o0 + 2 * ox, o0 + 2 * ox + 1, o1 + 2 * ox, o1 + 2 * ox + 1};
+            int arg = 0;
+            for (int j = 1; j < 4; j++)
+                arg = x[i[j]] > x[i[arg]] ? j : arg;
+            for (int j = 0; j < 4; j++)
+                dx[i[j]] = (add ? dx[i[j]] : 0.0f) + (j == arg ? dyr[ox] : 0.0f);
+        }
+    }
+}
 
 void nn_pool_forward(sl_nn *net, nn_node *nd, int s0, int s1)
 {
@@ -727,6 +846,10 @@ void nn_pool_forward(sl_nn *net, nn_node *nd, int s0, int s1)
         for (int c = 0; c < nd->c; c++) {
             const float *xp = x->act + (size_t)s * x->size + c * hwi;
             float *y = nd->act + (size_t)s * nd->size + c * plane(nd);
+            if (nd->op == SL_NN_MAXPOOL && k == 2 && st == 2) {
+                maxpool2_forward(xp, x->w, y, nd->h, nd->w);
+                continue;
+            }
             if (nd->op == SL_NN_GLOBAL_AVGPOOL) {
                 y[0] = (float)(sum_f(xp, hwi) / (double)hwi);
                 continue;
@@ -760,6 +883,14 @@ void nn_pool_backward(sl_nn *net, nn_node *nd, int s0, int s1)
                 float v = dy[0] / (float)hwi;
                 for (size_t i = 0; i < hwi; i++)
                     dx[i] = nd->write[0] ? v : dx[i] + v;
+                continue;
+            }
+            /* pixels outside every window get no gradient */
+            int covered = (nd->h - 1) * st + k == x->h && (nd->w - 1) * st + k == x->w;
+            if (nd->op == SL_NN_MAXPOOL && k == 2 && st == 2) {
+                if (nd->write[0] && !covered)
+                    memset(dx, 0, hwi * sizeof *dx);
+                maxpool2_backward(xp, x->w, dy, dx, nd->h, nd->w, !nd->write[0] || !covered);
                 continue;
             }
             if (nd->write[0])

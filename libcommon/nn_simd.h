@@ -10,13 +10,14 @@
 /* GCC vector extensions: 8 floats, compiled to whatever SIMD the target has.
  * The loops that dominate run time are built twice (NN_SIMD), for AVX2 and for
  * the baseline, and the loader picks one; without FMA contraction (ISO C mode)
- * both give the same bits.  Vector arguments go by pointer: passing 32-byte
+ * both give the same bits.  -DSL_NN_BASELINE_ONLY builds the baseline alone, to
+ * test it on an AVX2 machine.  Vector arguments go by pointer: passing 32-byte
  * vectors by value draws an ABI note from GCC when AVX is off. */
 #pragma GCC diagnostic ignored "-Wpsabi"
 typedef float v8f __attribute__((vector_size(32)));
 typedef int v8i __attribute__((vector_size(32)));
 
-#if defined(__x86_64__) && !defined(__clang__)
+#if defined(__x86_64__) && !defined(__clang__) && !defined(SL_NN_BASELINE_ONLY)
 #define NN_SIMD __attribute__((target_clones("avx2", "default")))
 #else
 #define NN_SIMD
@@ -107,15 +108,27 @@ NN_INLINE v8f v_act_grad(int op, const v8f *y, const v8f *dy)
     return *dy;
 }
 
-/* Loads n < 8 floats into a zero-padded vector, and stores them back: tails go
- * through the same arithmetic as whole vectors. */
+/* Loads n <= 8 floats into a zero-padded vector, and stores the first n lanes:
+ * tails go through the same arithmetic as whole vectors.  (A memcpy of
+ * variable length would be a library call.) */
 NN_INLINE v8f v_load_part(const float *p, size_t n)
 {
-    float t[8] = {0};
-    memcpy(t, p, n * sizeof *t);
-    return v_load(t);
+    if (n == 8)
+        return v_load(p);
+    v8f v = {0};
+    for (size_t i = 0; i < n; i++)
+        v[i] = p[i];
+    return v;
 }
 
-NN_INLINE void v_store_part(float *p, const v8f *v, size_t n) { memcpy(p, v, n * sizeof *p); }
+NN_INLINE void v_store_part(float *p, const v8f *v, size_t n)
+{
+    if (n == 8) {
+        memcpy(p, v, sizeof *v);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        p[i] = (*v)[i];
+}
 
 #endif

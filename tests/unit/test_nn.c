@@ -96,9 +96,9 @@ static void check_grads(sl_nn *net, const float *x0, int batch, const char *what
     double worst = 0;
     float *p = sl_nn_params(net);
     size_t step = max_params > 0 && np > (size_t)max_params ? np / max_params : 1;
-    for (size_t i = 0; i < np + nx; i += i < np ? step : 1) {
-        if (i < np && i + step > np && step > 1)
-            i = np - 1; /* always include the last parameter */
+    for (size_t i = 0; i < np + nx;
+         /* every step-th parameter, always the last one, then every input */
+         i = i >= np || i == np - 1 ? i + 1 : i + step < np ? i + step : np - 1) {
         float *v = i < np ? &p[i] : &x[i - np];
         float ana = i < np ? g[i] : dx[i - np], keep = *v;
         *v = keep + (float)eps;
@@ -204,33 +204,89 @@ static void naive_conv(const conv_case *cc, const float *x, const float *wt, flo
             }
 }
 
-static void test_conv_forward(void)
+/* The gradients of sum(dy . conv(x)) by direct loops in double: dx [cin][h][w]
+ * and dw [cout][cin][k][k] (added into), db [cout] (added into). */
+static void naive_conv_grads(const conv_case *cc, const float *x, const float *wt, const float *dy,
+                             int ho, int wo, double *dx, double *dw, double *db)
+{
+    for (int i = 0; i < cc->cin * cc->h * cc->w; i++)
+        dx[i] = 0;
+    for (int co = 0; co < cc->cout; co++)
+        for (int oy = 0; oy < ho; oy++)
+            for (int ox = 0; ox < wo; ox++) {
+                double d = dy[(co * ho + oy) * wo + ox];
+                db[co] += d;
+                for (int ci = 0; ci < cc->cin; ci++)
+                    for (int i = 0; i < cc->k; i++)
+                        for (int j = 0; j < cc->k; j++) {
+                            int iy = oy * cc->st - cc->pad + i * cc->dil;
+                            int ix = ox * cc->st - cc->pad + j * cc->dil;
+                            if (iy < 0 || iy >= cc->h || ix < 0 || ix >= cc->w)
+                                continue;
+                            int wi = ((co * cc->cin + ci) * cc->k + i) * cc->k + j;
+                            int xi = (ci * cc->h + iy) * cc->w + ix;
+                            dw[wi] += d * x[xi];
+                            dx[xi] += d * wt[wi];
+                        }
+            }
+}
+
+/* Largest |got - want| relative to the largest |want|. */
+static double rel_err(const float *got, const double *want, size_t n)
+{
+    double e = 0, m = 0;
+    for (size_t i = 0; i < n; i++) {
+        e = fmax(e, fabs(got[i] - want[i]));
+        m = fmax(m, fabs(want[i]));
+    }
+    return e / (m > 0 ? m : 1);
+}
+
+/* Forward and backward against direct loops, with batches whose chunks hold
+ * several samples (Winograd blocks then span samples). */
+static void test_conv_direct(void)
 {
     for (int t = 0; t < N_CONV_CASES; t++) {
         const conv_case *cc = &conv_cases[t];
+        int B = cc->h * cc->w > 1000 ? 3 : 37;
         sl_nn *net = sl_nn_new(cc->cin, cc->h, cc->w);
         int y = sl_nn_conv(net, 0, cc->cout, cc->k, cc->st, cc->pad, cc->dil);
-        if (!finalize(net, y, 3, 2))
+        if (!finalize(net, y, B, 2))
             continue;
         int c, ho, wo;
         sl_nn_shape(net, y, &c, &ho, &wo);
         CHECK(ho == (cc->h + 2 * cc->pad - cc->dil * (cc->k - 1) - 1) / cc->st + 1);
         CHECK(wo == (cc->w + 2 * cc->pad - cc->dil * (cc->k - 1) - 1) / cc->st + 1);
-        fill_normal(sl_nn_params(net), sl_nn_n_params(net), 10 + t, 1.0);
-        size_t nx = in_size(net), ny = (size_t)c * ho * wo;
-        float *x = malloc(3 * nx * sizeof *x), *want = malloc(ny * sizeof *want);
-        fill_normal(x, 3 * nx, 20 + t, 1.0);
-        const float *got = sl_nn_forward(net, x, 3, 0);
-        for (int s = 0; s < 3; s++) {
-            naive_conv(cc, x + s * nx, sl_nn_params(net), want, ho, wo);
-            int bad = 0;
-            for (size_t i = 0; i < ny; i++) /* float rounding of cin k^2 terms of order 1 */
-                bad += !(fabs(got[s * ny + i] - want[i]) <= 2e-6 * cc->cin * cc->k * cc->k);
-            CHECK(bad == 0);
-        }
         CHECK(sl_nn_flops(net) == 2 * (size_t)cc->cout * cc->cin * cc->k * cc->k * ho * wo);
-        free(x);
-        free(want);
+        size_t np = sl_nn_n_params(net), nx = in_size(net), ny = (size_t)c * ho * wo;
+        fill_normal(sl_nn_params(net), np, 10 + t, 1.0);
+        float *x = malloc(B * nx * sizeof *x), *dy = malloc(B * ny * sizeof *dy);
+        float *want = malloc(ny * sizeof *want), *dx = malloc(B * nx * sizeof *dx);
+        double *dx_ref = malloc(nx * sizeof *dx_ref), *dw_ref = calloc(np, sizeof *dw_ref);
+        fill_normal(x, B * nx, 20 + t, 1.0);
+        fill_normal(dy, B * ny, 30 + t, 1.0);
+        const float *got = sl_nn_forward(net, x, B, 1);
+        double worst = 0, worst_dx = 0;
+        for (int s = 0; s < B; s++) {
+            naive_conv(cc, x + s * nx, sl_nn_params(net), want, ho, wo);
+            for (size_t i = 0; i < ny; i++) /* relative to a sum of cin k^2 terms of order 1 */
+                worst = fmax(worst, fabs(got[s * ny + i] - want[i]) / (cc->cin * cc->k * cc->k));
+        }
+        sl_nn_zero_grads(net);
+        sl_nn_backward(net, dy, dx);
+        for (int s = 0; s < B; s++) {
+            naive_conv_grads(cc, x + s * nx, sl_nn_params(net), dy + s * ny, ho, wo, dx_ref,
+                             dw_ref, dw_ref + np - cc->cout);
+            worst_dx = fmax(worst_dx, rel_err(dx + s * nx, dx_ref, nx));
+        }
+        double worst_dw = rel_err(sl_nn_grads(net), dw_ref, np);
+        if (getenv("TEST_NN_VERBOSE"))
+            fprintf(stderr, "conv case %d direct: y %.1e, dx %.1e, dw %.1e\n", t, worst, worst_dx,
+                    worst_dw);
+        CHECK(worst < 1e-5); /* Winograd: about 2e-6; direct: 2e-7 */
+        CHECK(worst_dx < 2e-5);
+        CHECK(worst_dw < 2e-5);
+        free(x), free(dy), free(want), free(dx), free(dx_ref), free(dw_ref);
         sl_nn_free(net);
     }
 }
@@ -304,6 +360,12 @@ static void test_pool_grads(void)
 {
     sl_nn *net = sl_nn_new(2, 6, 5);
     grad_case(net, sl_nn_maxpool(net, 0, 2, 2), 2, 1, "maxpool 2/2");
+    /* wide enough for the vector path, odd width: the last column in no window */
+    net = sl_nn_new(2, 6, 21);
+    grad_case(net, sl_nn_maxpool(net, 0, 2, 2), 2, 1, "maxpool 2/2, wide");
+    net = sl_nn_new(1, 4, 32);
+    grad_case(net, sl_nn_add(net, sl_nn_maxpool(net, 0, 2, 2), sl_nn_avgpool(net, 0, 2, 2)), 2, 1,
+              "maxpool 2/2 + avgpool (adds)");
     net = sl_nn_new(2, 7, 6);
     grad_case(net, sl_nn_maxpool(net, 0, 3, 2), 2, 1, "maxpool 3/2 (overlapping)");
     net = sl_nn_new(2, 7, 6);
@@ -324,6 +386,22 @@ static void test_pool_values(void)
     float want[8] = {4, 5, 0, 9, 2.5f, 0.5f, -2, 9};
     for (int i = 0; i < 8; i++)
         CHECK(y[i] == want[i]);
+    sl_nn_free(net);
+    /* the vector path of 2x2 max pooling against a direct loop */
+    net = sl_nn_new(1, 5, 37);
+    if (!finalize(net, sl_nn_maxpool(net, 0, 2, 2), 1, 1))
+        return;
+    float xs[5 * 37];
+    fill_normal(xs, 5 * 37, 41, 1.0);
+    y = sl_nn_forward(net, xs, 1, 0);
+    int bad = 0;
+    for (int oy = 0; oy < 2; oy++)
+        for (int ox = 0; ox < 18; ox++) {
+            const float *p = xs + 2 * oy * 37 + 2 * ox;
+            float m = fmaxf(fmaxf(p[0], p[1]), fmaxf(p[37], p[38]));
+            bad += y[oy * 18 + ox] != m;
+        }
+    CHECK(bad == 0);
     sl_nn_free(net);
 }
 
@@ -607,6 +685,36 @@ static void test_grads_accumulate(void)
     sl_nn_free(net);
 }
 
+/* An inference-only network gives the same evaluation outputs, and refuses to
+ * train. */
+static void test_inference_only(void)
+{
+    int out, out2;
+    sl_nn *a = mixed_net(&out), *b = mixed_net(&out2);
+    sl_nn_inference_only(b);
+    a = finalize(a, out, 5, 2);
+    b = finalize(b, out2, 5, 2);
+    if (!a || !b)
+        return;
+    sl_nn_init(a, 31);
+    for (size_t i = 0; i < sl_nn_n_state(a); i++)
+        sl_nn_state(a)[i] = 0.5f + 0.01f * (float)(i % 7);
+    copy_weights(b, a);
+    CHECK(sl_nn_grads(b) == NULL);
+    size_t nx = 5 * in_size(a), ny = 5 * (size_t)sl_nn_output_size(a);
+    float *x = malloc(nx * sizeof *x), *ya = malloc(ny * sizeof *ya);
+    fill_normal(x, nx, 32, 1.0);
+    memcpy(ya, sl_nn_forward(a, x, 5, 0), ny * sizeof *ya);
+    const float *yb = sl_nn_forward(b, x, 5, 0);
+    CHECK(yb && memcmp(ya, yb, ny * sizeof *ya) == 0);
+    CHECK(sl_nn_forward(b, x, 5, 1) == NULL);
+    CHECK(sl_nn_backward(b, ya, NULL) == -1);
+    free(x);
+    free(ya);
+    sl_nn_free(a);
+    sl_nn_free(b);
+}
+
 /* ---- Initialization ----------------------------------------------------------- */
 
 static void test_init(void)
@@ -858,7 +966,7 @@ static void test_builder_errors(void)
 
 int main(void)
 {
-    RUN(test_conv_forward);
+    RUN(test_conv_direct);
     RUN(test_conv_grads);
     RUN(test_batchnorm_grads);
     RUN(test_groupnorm_grads);
@@ -870,6 +978,7 @@ int main(void)
     RUN(test_join_grads);
     RUN(test_batchnorm_modes);
     RUN(test_fusions);
+    RUN(test_inference_only);
     RUN(test_mixed_grads);
     RUN(test_grads_accumulate);
     RUN(test_thread_determinism);
