@@ -193,6 +193,26 @@ void sl_cli_parse(const sl_cli_spec *spec, int argc, char **argv)
     }
 }
 
+sl_reader **sl_cli_open_inputs(int peek)
+{
+    sl_err err;
+    sl_reader **in = calloc((size_t)sl_cli_state.n_inputs + 1, sizeof *in);
+    if (!in)
+        sl_die("out of memory");
+    for (int i = 0; i < sl_cli_state.n_inputs; i++)
+        if (!(in[i] = sl_reader_open(sl_cli_state.inputs[i], &err)) ||
+            (peek && sl_reader_peek_header(in[i], &err) < 0))
+            sl_die_err(&err);
+    return in;
+}
+
+void sl_cli_close_inputs(sl_reader **in)
+{
+    for (int i = 0; in && i < sl_cli_state.n_inputs; i++)
+        sl_reader_close(in[i]);
+    free(in);
+}
+
 sl_provenance sl_cli_provenance(void)
 {
     sl_provenance p = {0};

@@ -60,6 +60,12 @@ double sl_cli_double(const char *opt, const char *arg, double lo, double hi);
 /* Provenance for the output header, from the parsed command line. */
 sl_provenance sl_cli_provenance(void);
 
+/* Opens every operand (sl_cli_state.inputs) for reading; with peek, reads
+ * each one's header first, so that the tool can write its own header with
+ * their provenance.  Dies on error.  Free with sl_cli_close_inputs. */
+sl_reader **sl_cli_open_inputs(int peek);
+void sl_cli_close_inputs(sl_reader **in);
+
 /* The output stream registered here is removed (temporary file deleted) when
  * the tool dies. */
 void sl_cli_register_writer(sl_writer *w);

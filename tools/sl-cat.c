@@ -125,22 +125,15 @@ int main(int argc, char **argv)
 
     sl_err err;
     int n = sl_cli_state.n_inputs;
-    sl_reader **in = calloc((size_t)n, sizeof *in);
-    if (!in)
-        sl_die("out of memory");
-    for (int i = 0; i < n; i++) {
-        if (!(in[i] = sl_reader_open(sl_cli_state.inputs[i], &err)))
-            sl_die_err(&err);
+    /* --raw: our header carries the inputs' headers, so they are read first.
+     * Otherwise header and end records are shown like the others. */
+    sl_reader **in = sl_cli_open_inputs(opt.mode == MODE_RAW);
+    for (int i = 0; i < n; i++)
         sl_reader_show_framing(in[i], opt.mode != MODE_RAW);
-    }
 
     sl_writer *w = NULL;
     sl_textout text = {0};
     if (opt.mode == MODE_RAW) {
-        /* Our header carries the inputs' headers, so read them first. */
-        for (int i = 0; i < n; i++)
-            if (sl_reader_peek_header(in[i], &err) < 0)
-                sl_die_err(&err);
         if (!(w = sl_writer_open(sl_cli_state.output, &err)))
             sl_die_err(&err);
         sl_cli_register_writer(w);
@@ -185,9 +178,7 @@ done:
 
     int rc = w ? sl_writer_close(w, in, (size_t)n, &err) : sl_textout_close(&text, &err);
     sl_cli_register_writer(NULL);
-    for (int i = 0; i < n; i++)
-        sl_reader_close(in[i]);
-    free(in);
+    sl_cli_close_inputs(in);
     if (rc < 0)
         sl_die_err(&err);
     return SL_EXIT_OK;

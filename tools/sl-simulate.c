@@ -528,13 +528,7 @@ int main(int argc, char **argv)
     prov.config_values = values;
 
     int n_in = opt.render ? sl_cli_state.n_inputs : 0;
-    sl_reader **in = calloc((size_t)n_in + 1, sizeof *in);
-    if (!in)
-        sl_die("out of memory");
-    for (int i = 0; i < n_in; i++)
-        if (!(in[i] = sl_reader_open(sl_cli_state.inputs[i], &err)) ||
-            sl_reader_peek_header(in[i], &err) < 0)
-            sl_die_err(&err);
+    sl_reader **in = sl_cli_open_inputs(1);
     sl_writer *out = sl_writer_open(sl_cli_state.output, &err);
     if (!out)
         sl_die_err(&err);
@@ -559,9 +553,7 @@ int main(int argc, char **argv)
     if (sl_writer_close(out, in, (size_t)n_in, &err) < 0)
         sl_die_err(&err);
     sl_cli_register_writer(NULL);
-    for (int i = 0; i < n_in; i++)
-        sl_reader_close(in[i]);
-    free(in);
+    sl_cli_close_inputs(in);
     for (int t = 0; t < n_threads; t++)
         sl_renderer_free(workers[t].renderer);
     for (int i = 0; i < batch; i++) {

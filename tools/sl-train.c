@@ -348,8 +348,8 @@ static sl_provenance provenance(void)
     return p;
 }
 
-/* The model record: the best weights when validation chose them. */
-static void write_model(trainer *tr, const char *path, sl_reader **in, int n_in)
+/* Opens an output stream and writes its header (with the inputs' provenance). */
+static sl_writer *open_output(const char *path, sl_reader **in, int n_in)
 {
     sl_err err;
     sl_writer *w = sl_writer_open(path, &err);
@@ -359,6 +359,21 @@ static void write_model(trainer *tr, const char *path, sl_reader **in, int n_in)
     sl_provenance prov = provenance();
     if (sl_writer_header(w, &prov, in, (size_t)n_in, &err) < 0)
         sl_die_err(&err);
+    return w;
+}
+
+static void close_output(sl_writer *w)
+{
+    sl_err err;
+    if (sl_writer_close(w, NULL, 0, &err) < 0)
+        sl_die_err(&err);
+    sl_cli_register_writer(NULL);
+}
+
+/* The model record: the best weights when validation chose them. */
+static void write_model(trainer *tr, const char *path, sl_reader **in, int n_in)
+{
+    sl_writer *w = open_output(path, in, n_in);
     int use_best = tr->best_step >= 0;
     msgpack_packer *pk = sl_writer_begin(w, "model", 1 + SL_MODEL_N_KEYS + 5);
     sl_model_pack_keys(pk, &tr->model, use_best ? tr->best_params : sl_nn_params(tr->model.net),
@@ -369,22 +384,13 @@ static void write_model(trainer *tr, const char *path, sl_reader **in, int n_in)
     sl_pack_kv_num(pk, "best_val_loss", use_best ? tr->best_val : NAN);
     sl_pack_str(pk, "history");
     pack_history(pk, &tr->hist);
-    if (sl_writer_close(w, NULL, 0, &err) < 0)
-        sl_die_err(&err);
-    sl_cli_register_writer(NULL);
+    close_output(w);
 }
 
 /* A checkpoint: the model now, the best so far, the optimizer and the history. */
 static void write_checkpoint(trainer *tr, const char *path)
 {
-    sl_err err;
-    sl_writer *w = sl_writer_open(path, &err);
-    if (!w)
-        sl_die_err(&err);
-    sl_cli_register_writer(w);
-    sl_provenance prov = provenance();
-    if (sl_writer_header(w, &prov, NULL, 0, &err) < 0)
-        sl_die_err(&err);
+    sl_writer *w = open_output(path, NULL, 0);
     size_t np = sl_nn_n_params(tr->model.net), ns = sl_nn_n_state(tr->model.net);
     msgpack_packer *pk = sl_writer_begin(w, "checkpoint", 1 + SL_MODEL_N_KEYS + 11);
     sl_model_pack_keys(pk, &tr->model, sl_nn_params(tr->model.net), sl_nn_state(tr->model.net));
@@ -400,9 +406,7 @@ static void write_checkpoint(trainer *tr, const char *path)
     sl_pack_kv_int(pk, "bad_evals", tr->bad_evals);
     sl_pack_str(pk, "history");
     pack_history(pk, &tr->hist);
-    if (sl_writer_close(w, NULL, 0, &err) < 0)
-        sl_die_err(&err);
-    sl_cli_register_writer(NULL);
+    close_output(w);
 }
 
 static void read_history(const sl_record *rec, history *h)
@@ -611,13 +615,7 @@ int main(int argc, char **argv)
 
     /* The first image fixes the bands and pixel scale of the model. */
     int n_in = sl_cli_state.n_inputs;
-    sl_reader **in = calloc((size_t)n_in, sizeof *in);
-    if (!in)
-        sl_die("out of memory");
-    for (int i = 0; i < n_in; i++)
-        if (!(in[i] = sl_reader_open(sl_cli_state.inputs[i], &err)) ||
-            sl_reader_peek_header(in[i], &err) < 0)
-            sl_die_err(&err);
+    sl_reader **in = sl_cli_open_inputs(1);
     trainer tr = {.best_step = -1, .best_val = INFINITY, .loss_avg = NAN};
     size_t hlen;
     const char *hraw = sl_reader_last_header(in[0], &hlen);
@@ -748,9 +746,7 @@ int main(int argc, char **argv)
         finish(&tr, &val, start, last_val, in, n_in, f.images);
 
     feeder_close(&f);
-    for (int i = 0; i < n_in; i++)
-        sl_reader_close(in[i]);
-    free(in);
+    sl_cli_close_inputs(in);
     free(dout);
     sl_samples_free(&buf);
     sl_samples_free(&batch);
