@@ -163,3 +163,22 @@ small="--set width=40 --set height=40 --set density=400"
     sl-simulate -n 1 $small | sl-cat --full --type image | jq -c '.pixels' > plain.json
     cmp rn.json plain.json
 }
+
+@test "PSFs from an SDSS psField and from a FITS image" {
+    data="$BATS_TEST_DIRNAME/../data"
+    run sl-simulate -q -n 1 $small --set psf_model=sdss --set psf_file="$data/psField-002583-2-0136.fit" -o a.slr
+    assert_status 0
+    [ "$(sl-cat --type image a.slr | jq -r '.psf[0].model')" = sdss ]
+    run sl-simulate -q -n 1 $small --set psf_model=pixel --set psf_file="$data/sdss-002583-2-0136-psf-r.fits" -o b.slr
+    assert_status 0
+    [ "$(sl-cat --type image b.slr | jq -c '[.psf[0].model, .psf[0].size]')" = '["pixel",25]' ]
+    # Rendering a record uses the PSF it carries.
+    sl-simulate -q -s 1 --render b.slr -o c.slr
+    cmp <(sl-cat --full --type image b.slr | jq -c .pixels) <(sl-cat --full --type image c.slr | jq -c .pixels)
+    run sl-simulate -n 1 --set psf_model=sdss
+    assert_status 1
+    [ "$output" = "sl-simulate: key 'psf_model': sdss needs psf_file" ]
+    run sl-simulate -n 1 --set psf_model=pixel --set psf_file=nope.fits
+    assert_status 1
+    assert_output_contains "nope.fits"
+}
