@@ -1,5 +1,7 @@
 #include "rng.h"
 
+#include <string.h>
+
 #include <math.h>
 
 /* Philox4x32 constants (Salmon et al. 2011): round multipliers and the Weyl
@@ -37,24 +39,49 @@ void sl_rng_init(sl_rng *r, uint64_t seed, uint64_t stream, uint16_t substream)
     r->ctr[1] = (uint32_t)substream << 16;
     r->ctr[2] = (uint32_t)stream;
     r->ctr[3] = (uint32_t)(stream >> 32);
-    r->pos = 4;
+    r->pos = 8;
     r->has_spare = 0;
     r->spare = 0.0;
 }
 
 /* Computes the block at the counter, then steps the 48-bit block counter; its
  * top 16 bits share ctr[1] with the substream, which the carry must not touch. */
+static void next_ctr(uint32_t ctr[4])
+{
+    if (++ctr[0] == 0)
+        ctr[1] = (ctr[1] & 0xFFFF0000u) | ((ctr[1] + 1) & 0xFFFFu);
+}
+
+/* Two consecutive blocks at once: their independent rounds interleave, which
+ * hides the multiply latency; the words come out in the same order. */
 static void refill(sl_rng *r)
 {
-    sl_philox4x32_10(r->ctr, r->key, r->buf);
+    uint32_t c2[4];
+    memcpy(c2, r->ctr, sizeof c2);
+    next_ctr(c2);
+    uint32_t a0 = r->ctr[0], a1 = r->ctr[1], a2 = r->ctr[2], a3 = r->ctr[3];
+    uint32_t b0 = c2[0], b1 = c2[1], b2 = c2[2], b3 = c2[3];
+    uint32_t k0 = r->key[0], k1 = r->key[1];
+    for (int round = 0; round < 10; round++) {
+        uint64_t pa0 = (uint64_t)PHILOX_M0 * a0, pa1 = (uint64_t)PHILOX_M1 * a2;
+        uint64_t pb0 = (uint64_t)PHILOX_M0 * b0, pb1 = (uint64_t)PHILOX_M1 * b2;
+        uint32_t na0 = (uint32_t)(pa1 >> 32) ^ a1 ^ k0, na2 = (uint32_t)(pa0 >> 32) ^ a3 ^ k1;
+        uint32_t nb0 = (uint32_t)(pb1 >> 32) ^ b1 ^ k0, nb2 = (uint32_t)(pb0 >> 32) ^ b3 ^ k1;
+        a0 = na0, a1 = (uint32_t)pa1, a2 = na2, a3 = (uint32_t)pa0;
+        b0 = nb0, b1 = (uint32_t)pb1, b2 = nb2, b3 = (uint32_t)pb0;
+        k0 += PHILOX_W0;
+        k1 += PHILOX_W1;
+    }
+    uint32_t *o = r->buf;
+    o[0] = a0, o[1] = a1, o[2] = a2, o[3] = a3, o[4] = b0, o[5] = b1, o[6] = b2, o[7] = b3;
     r->pos = 0;
-    if (++r->ctr[0] == 0)
-        r->ctr[1] = (r->ctr[1] & 0xFFFF0000u) | ((r->ctr[1] + 1) & 0xFFFFu);
+    next_ctr(c2);
+    memcpy(r->ctr, c2, sizeof c2);
 }
 
 uint32_t sl_rng_u32(sl_rng *r)
 {
-    if (r->pos >= 4)
+    if (r->pos >= 8)
         refill(r);
     return r->buf[r->pos++];
 }

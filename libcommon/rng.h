@@ -37,8 +37,8 @@
 typedef struct sl_rng {
     uint32_t key[2];  /* the seed */
     uint32_t ctr[4];  /* counter of the next block to compute (layout above) */
-    uint32_t buf[4];  /* words of the current block */
-    unsigned pos;     /* next unread word of buf; 4 when buf is used up */
+    uint32_t buf[8];  /* words of the current two blocks */
+    unsigned pos;     /* next unread word of buf; 8 when buf is used up */
     int has_spare;    /* the polar method makes normals in pairs */
     double spare;
 } sl_rng;

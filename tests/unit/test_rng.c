@@ -167,7 +167,7 @@ static void test_block_counter_carry(void)
     sl_rng_init(&start, 5, 6, 0xABCD);
     r.ctr[0] = 0xffffffff;
     r.ctr[1] = 0xABCDFFFF;
-    r.pos = 4;
+    r.pos = 8; /* the buffer used up: the next word starts a refill */
     for (int j = 0; j < 4; j++)
         sl_rng_u32(&r);
     for (int j = 0; j < 8; j++)
