@@ -88,7 +88,6 @@ void sl_reader_close(sl_reader *r)
 
 const char *sl_reader_name(const sl_reader *r) { return r->name; }
 void sl_reader_show_framing(sl_reader *r, int show) { r->show_framing = show; }
-size_t sl_reader_pending_headers(const sl_reader *r) { return r->n_headers - r->taken; }
 
 const char *sl_reader_last_header(const sl_reader *r, size_t *len)
 {

@@ -68,10 +68,6 @@ int sl_read(sl_reader *r, sl_record *rec, sl_err *err);
 __attribute__((warn_unused_result))
 int sl_reader_peek_header(sl_reader *r, sl_err *err);
 
-/* Headers of the segments read so far and not yet taken: a writer takes them
- * for its provenance (see sl_writer_header and sl_writer_close). */
-size_t sl_reader_pending_headers(const sl_reader *r);
-
 /* The msgpack bytes of the most recent header read and not yet taken by a
  * writer, or NULL. */
 const char *sl_reader_last_header(const sl_reader *r, size_t *len);

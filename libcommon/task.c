@@ -214,17 +214,6 @@ static int samples_grow(const sl_task *t, sl_samples *s, int more, sl_err *err)
     return 0;
 }
 
-void sl_task_normalize(float *x, int side, int n_bands, const double *background)
-{
-    size_t plane = (size_t)side * side;
-    for (int b = 0; b < n_bands; b++) {
-        double bg = background[b] > 1 ? background[b] : 1;
-        float scale = (float)(1 / sqrt(bg)), shift = (float)bg;
-        for (size_t i = 0; i < plane; i++)
-            x[b * plane + i] = asinhf((x[b * plane + i] - shift) * scale);
-    }
-}
-
 /* The galaxy targets of a shape and per-band fluxes, from target index k on. */
 static int galaxy_targets(const double *flux, const sl_shape *sh, int n_bands, double *y)
 {
@@ -255,8 +244,7 @@ static int check_targets(const sl_task *t, double *y, const unsigned char *mask,
     return 0;
 }
 
-/* The image normalized into a scratch copy, NaN pixels refused. */
-static float *normalized_image(const sl_image *img, sl_err *err)
+float *sl_task_normalize_image(const sl_image *img, sl_err *err)
 {
     size_t plane = (size_t)img->width * img->height, n = plane * img->n_bands;
     float *norm = malloc(n * sizeof *norm);
@@ -370,7 +358,7 @@ int sl_task_extract(const sl_task *t, const sl_image *img, const sl_catalog *tru
     if (img->n_bands != t->n_bands)
         return sl_err_set(err, "image %lld has %d bands, the task %d", (long long)img->id,
                           img->n_bands, t->n_bands);
-    float *norm = normalized_image(img, err);
+    float *norm = sl_task_normalize_image(img, err);
     if (!norm)
         return -1;
     int rc = t->kind == SL_TASK_DETECT ? extract_detect(t, img, truth, norm, s, err)

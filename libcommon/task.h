@@ -97,9 +97,10 @@ int sl_samples_cells(const sl_task *t);
 int sl_task_extract(const sl_task *t, const sl_image *img, const sl_catalog *truth,
                     sl_samples *s, sl_err *err);
 
-/* Normalizes one sample's pixels in place (see the top of this file), with the
- * per-band backgrounds. */
-void sl_task_normalize(float *x, int side, int n_bands, const double *background);
+/* A normalized copy of an image's pixels (see the top of this file), with
+ * its background map when it has one; NULL with a message naming the pixel
+ * when one is NaN.  The caller frees it. */
+float *sl_task_normalize_image(const sl_image *img, sl_err *err);
 
 /* Mean -log q over the trained factors of a batch, and d(loss)/d(outputs) into
  * grad (same layout as the net's output, [batch][n_outputs][grid]) when not
