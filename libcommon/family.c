@@ -398,6 +398,16 @@ static void prepare(const sl_family *f, const float *out, double *mu, double *L)
     build_chol(d, raw, L);
 }
 
+void sl_family_params(const sl_family *f, const float *out, double *mu, double *L)
+{
+    if (f->kind == SL_FAM_BERNOULLI) {
+        mu[0] = out[0];
+        L[0] = 0;
+        return;
+    }
+    prepare(f, out, mu, L);
+}
+
 void sl_family_mean(const sl_family *f, const float *out, double *mean)
 {
     double mu[SL_FAMILY_MAX_DIM], L[SL_FAMILY_MAX_DIM * (SL_FAMILY_MAX_DIM + 1) / 2];

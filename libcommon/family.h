@@ -117,6 +117,12 @@ void sl_family_mean(const sl_family *f, const float *out, double *mean);
  * level <= 1 - p, else 1.  level outside (0, 1) gives NaN. */
 void sl_family_quantile(const sl_family *f, const float *out, double level, double *q);
 
+/* The normal in z = t(y) behind q: means mu[0..dim-1] and the lower triangle of
+ * the Cholesky factor, row by row (L00, L10, L11, ...), so the marginal standard
+ * deviation of coordinate 0 is L[0] (for a scalar family, sigma).  Bernoulli:
+ * mu[0] is the logit and L[0] is 0. */
+void sl_family_params(const sl_family *f, const float *out, double *mu, double *L);
+
 /* Marginal CDF P(y_i <= y) of coordinate i (for PIT values and SBC ranks). */
 double sl_family_cdf(const sl_family *f, const float *out, int i, double y);
 

@@ -97,7 +97,8 @@ static int read_header_fields(sl_image *img, const sl_record *rec, size_t *n_pix
     int present;
     if (per_band(rec, "background", img->n_bands, -1e30, 1e30, img->background, &present, err) < 0)
         return -1;
-    if (!present && !sl_rec_get(rec, "background_map"))
+    /* A record without pixels (sl-encode --no-pixels) carries only catalogs. */
+    if (!present && !sl_rec_get(rec, "background_map") && sl_rec_get(rec, "pixels"))
         return sl_rec_fail(rec, "background", err, "missing (and no background_map)");
     if (per_band(rec, "zero_point", img->n_bands, 0, 100, img->zero_point, &img->has_zero_point,
                  err) < 0 ||
@@ -115,8 +116,32 @@ static int read_header_fields(sl_image *img, const sl_record *rec, size_t *n_pix
         if (sl_rec_int(rec, "border", 0, SL_MAX_SIDE, &v, err) < 0)
             return -1;
         img->border = (int)v;
+        if (sl_rec_int(rec, "patches", 1, INT32_MAX, &v, err) < 0)
+            return -1;
+        img->patches = (int)v;
+        if (sl_rec_int(rec, "patch", 0, img->patches - 1, &v, err) < 0)
+            return -1;
+        img->patch = (int)v;
+        if (sl_rec_int(rec, "parent_width", 1, SL_MAX_SIDE, &v, err) < 0)
+            return -1;
+        img->parent_width = (int)v;
+        if (sl_rec_int(rec, "parent_height", 1, SL_MAX_SIDE, &v, err) < 0)
+            return -1;
+        img->parent_height = (int)v;
+    } else {
+        img->x0 = img->y0 = img->border = img->patch = 0;
+        img->patches = 1;
+        img->parent = img->id;
+        img->parent_width = img->width;
+        img->parent_height = img->height;
     }
     return 0;
+}
+
+int sl_image_read_meta(sl_image *img, const sl_record *rec, sl_err *err)
+{
+    size_t n;
+    return read_header_fields(img, rec, &n, err);
 }
 
 int sl_image_read(sl_image *img, const sl_record *rec, sl_err *err)

@@ -29,16 +29,22 @@ typedef struct sl_image {
     int has_zero_point, has_gain;
     double zero_point[SL_MAX_BANDS]; /* magnitude of a source giving 1 electron */
     double gain[SL_MAX_BANDS];       /* electrons per ADU */
-    /* Patches and cut-outs: where they sit in their parent image. */
+    /* Patches: where they sit in their parent image.  A whole image is its
+     * own parent: parent = id, x0 = y0 = border = 0, patch 0 of 1. */
     int is_patch;
     int64_t parent;
     int x0, y0, border;
+    int patch, patches;
+    int parent_width, parent_height;
 } sl_image;
 
 void sl_image_init(sl_image *img);
 void sl_image_free(sl_image *img);
 /* Reads and validates an image record; img is reused across calls. */
 int sl_image_read(sl_image *img, const sl_record *rec, sl_err *err);
+/* Everything but the pixels and the background map (which may be absent:
+ * sl-encode --no-pixels), for tools that only need where an image sits. */
+int sl_image_read_meta(sl_image *img, const sl_record *rec, sl_err *err);
 /* Checks an image record without keeping it (sl-cat --check). */
 int sl_image_check(const sl_record *rec, sl_err *err);
 /* Index of a band by name, or -1. */

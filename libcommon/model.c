@@ -66,7 +66,8 @@ static int check_factors(const sl_task *t, const sl_record *rec, sl_err *err)
     return 0;
 }
 
-int sl_model_read(sl_model *m, const sl_record *rec, int max_batch, int threads, sl_err *err)
+int sl_model_read(sl_model *m, const sl_record *rec, int max_batch, int threads,
+                  int inference_only, sl_err *err)
 {
     memset(m, 0, sizeof *m);
     char task_name[32];
@@ -120,6 +121,8 @@ int sl_model_read(sl_model *m, const sl_record *rec, int max_batch, int threads,
                     c, h, w, n_bands, side, side);
         goto fail;
     }
+    if (inference_only)
+        sl_nn_inference_only(m->net);
     if (sl_nn_finalize(m->net, output, max_batch, threads, err) < 0) {
         sl_err_prefix(err, "%s: record %ld: key 'architecture'", rec->file, rec->num);
         goto fail;

@@ -32,8 +32,10 @@ uint32_t sl_model_pack_keys(msgpack_packer *pk, const sl_model *m, const float *
 #define SL_MODEL_N_KEYS 13
 
 /* Reads a model (or checkpoint) record: rebuilds and finalizes the network for
- * batches of up to max_batch on `threads` threads and loads the weights. */
-int sl_model_read(sl_model *m, const sl_record *rec, int max_batch, int threads, sl_err *err);
+ * batches of up to max_batch on `threads` threads (for evaluation only, without
+ * gradient buffers, when inference_only) and loads the weights. */
+int sl_model_read(sl_model *m, const sl_record *rec, int max_batch, int threads,
+                  int inference_only, sl_err *err);
 void sl_model_free(sl_model *m);
 
 #endif

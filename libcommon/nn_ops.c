@@ -377,8 +377,16 @@ void nn_conv_forward(sl_nn *net, nn_node *nd, nn_thread *th, int s0, int s1)
     }
     const float *bias = wt + (size_t)g.cout * g.cin * g.k * g.k;
     if (nd->wino) {
-        nn_wino_conv(&g, nd->wino, bias, x->act + (size_t)s0 * x->size, x->size,
-                     out->act + (size_t)s0 * out->size, out->size, s1 - s0, 0, op, th->col);
+        /* Evaluation runs Winograd blocks of one sample each (and dense layers
+         * one sample at a time): OpenBLAS picks its kernels, and so the order
+         * of its sums, by matrix shape and position, so matrices spanning
+         * samples would make a sample's outputs depend on its batch.  This way
+         * they depend on the sample alone, and an image encoded whole or in
+         * patches gives the same numbers. */
+        int per = net->train ? s1 - s0 : 1;
+        for (int s = s0; s < s1; s += per)
+            nn_wino_conv(&g, nd->wino, bias, x->act + (size_t)s * x->size, x->size,
+                         out->act + (size_t)s * out->size, out->size, per, 0, op, th->col);
         return;
     }
     for (int s = s0; s < s1; s++)
@@ -982,8 +990,14 @@ void nn_dense_forward(sl_nn *net, nn_node *nd, int u0, int u1)
         int o0 = (int)((long)u * nout / U), o1 = (int)((long)(u + 1) * nout / U);
         for (int s = 0; s < B; s++)
             memcpy(out->act + (size_t)s * nout + o0, bias + o0, (o1 - o0) * sizeof(float));
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, o1 - o0, nin, 1.0f, x->act, nin,
-                    wt + (size_t)o0 * nin, nin, 1.0f, out->act + o0, nout);
+        if (net->train)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, o1 - o0, nin, 1.0f, x->act,
+                        nin, wt + (size_t)o0 * nin, nin, 1.0f, out->act + o0, nout);
+        else /* one sample at a time: see nn_conv_forward */
+            for (int s = 0; s < B; s++)
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, o1 - o0, nin, 1.0f,
+                            wt + (size_t)o0 * nin, nin, x->act + (size_t)s * nin, 1, 1.0f,
+                            out->act + (size_t)s * nout + o0, 1);
         if (op)
             for (int s = 0; s < B; s++) {
                 float *y = out->act + (size_t)s * nout + o0;

@@ -203,21 +203,21 @@ int sl_scene_differs(const sl_scene *a, const sl_scene *b)
     return 0;
 }
 
-void sl_scene_pack_psf(msgpack_packer *pk, const sl_scene *s)
+void sl_psf_pack(msgpack_packer *pk, const sl_psf *psf, int n_bands, double pixel_scale)
 {
-    msgpack_pack_array(pk, s->n_bands);
-    for (int b = 0; b < s->n_bands; b++) {
-        const sl_psf *p = &s->psf[b];
+    msgpack_pack_array(pk, n_bands);
+    for (int b = 0; b < n_bands; b++) {
+        const sl_psf *p = &psf[b];
         switch (p->kind) {
         case SL_PSF_GAUSSIAN:
             msgpack_pack_map(pk, 2);
             sl_pack_kv_str(pk, "model", "gaussian");
-            sl_pack_kv_num(pk, "fwhm", p->fwhm * s->pixel_scale);
+            sl_pack_kv_num(pk, "fwhm", p->fwhm * pixel_scale);
             break;
         case SL_PSF_MOFFAT:
             msgpack_pack_map(pk, 3);
             sl_pack_kv_str(pk, "model", "moffat");
-            sl_pack_kv_num(pk, "fwhm", p->fwhm * s->pixel_scale);
+            sl_pack_kv_num(pk, "fwhm", p->fwhm * pixel_scale);
             sl_pack_kv_num(pk, "beta", p->beta);
             break;
         case SL_PSF_SDSS:
@@ -238,6 +238,11 @@ void sl_scene_pack_psf(msgpack_packer *pk, const sl_scene *s)
             break;
         }
     }
+}
+
+void sl_scene_pack_psf(msgpack_packer *pk, const sl_scene *s)
+{
+    sl_psf_pack(pk, s->psf, s->n_bands, s->pixel_scale);
 }
 
 struct sl_renderer {

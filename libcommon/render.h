@@ -47,8 +47,10 @@ int sl_scene_from_image(sl_scene *s, const sl_image *img, const sl_record *rec, 
 int sl_scene_differs(const sl_scene *a, const sl_scene *b);
 void sl_scene_copy(sl_scene *dst, const sl_scene *src);
 
-/* Packs the per-band PSF descriptions of the `psf` key of image records. */
+/* Packs the per-band PSF descriptions of the `psf` key of image records:
+ * those of a scene, or any n_bands PSFs of an image of that pixel scale. */
 void sl_scene_pack_psf(msgpack_packer *pk, const sl_scene *s);
+void sl_psf_pack(msgpack_packer *pk, const sl_psf *psf, int n_bands, double pixel_scale);
 
 /* Per-thread working memory: convolvers with their FFT plans, scratch images,
  * the PSF stamps.  Made once, reused for every image. */

@@ -244,7 +244,7 @@ static int check_targets(const sl_task *t, double *y, const unsigned char *mask,
     return 0;
 }
 
-float *sl_task_normalize_image(const sl_image *img, sl_err *err)
+float *sl_task_normalize_image(const sl_image *img, long *n_nan, sl_err *err)
 {
     size_t plane = (size_t)img->width * img->height, n = plane * img->n_bands;
     float *norm = malloc(n * sizeof *norm);
@@ -252,12 +252,26 @@ float *sl_task_normalize_image(const sl_image *img, sl_err *err)
         sl_err_set(err, "out of memory");
         return NULL;
     }
+    if (n_nan)
+        *n_nan = 0;
     for (size_t i = 0; i < n; i++) {
+        size_t p = i % plane;
+        int x = (int)(p % img->width), y = (int)(p / img->width);
+        /* A patch's border beyond its parent's edge is no data: the background. */
+        int px = img->x0 + x, py = img->y0 + y;
+        if (img->is_patch &&
+            (px < 0 || py < 0 || px >= img->parent_width || py >= img->parent_height)) {
+            norm[i] = 0;
+            continue;
+        }
         if (isnan(img->pixels[i])) {
-            size_t p = i % plane;
-            sl_err_set(err, "image %lld: band %s: pixel (%zu, %zu) is NaN: training needs every "
-                            "pixel", (long long)img->id, img->bands[i / plane], p % img->width,
-                       p / img->width);
+            if (n_nan) {
+                ++*n_nan;
+                norm[i] = 0;
+                continue;
+            }
+            sl_err_set(err, "image %lld: band %s: pixel (%d, %d) is NaN: training needs every "
+                            "pixel", (long long)img->id, img->bands[i / plane], x, y);
             free(norm);
             return NULL;
         }
@@ -358,7 +372,7 @@ int sl_task_extract(const sl_task *t, const sl_image *img, const sl_catalog *tru
     if (img->n_bands != t->n_bands)
         return sl_err_set(err, "image %lld has %d bands, the task %d", (long long)img->id,
                           img->n_bands, t->n_bands);
-    float *norm = sl_task_normalize_image(img, err);
+    float *norm = sl_task_normalize_image(img, NULL, err);
     if (!norm)
         return -1;
     int rc = t->kind == SL_TASK_DETECT ? extract_detect(t, img, truth, norm, s, err)

@@ -98,9 +98,11 @@ int sl_task_extract(const sl_task *t, const sl_image *img, const sl_catalog *tru
                     sl_samples *s, sl_err *err);
 
 /* A normalized copy of an image's pixels (see the top of this file), with
- * its background map when it has one; NULL with a message naming the pixel
- * when one is NaN.  The caller frees it. */
-float *sl_task_normalize_image(const sl_image *img, sl_err *err);
+ * its background map when it has one.  Pixels of a patch that lie outside its
+ * parent are 0 (the background).  A NaN pixel is an error naming it when
+ * n_nan is NULL (training); otherwise it is masked, set to 0, and counted in
+ * *n_nan (inference).  The caller frees the result; NULL on error. */
+float *sl_task_normalize_image(const sl_image *img, long *n_nan, sl_err *err);
 
 /* Mean -log q over the trained factors of a batch, and d(loss)/d(outputs) into
  * grad (same layout as the net's output, [batch][n_outputs][grid]) when not

@@ -441,7 +441,7 @@ static void read_checkpoint(trainer *tr, const char *path)
     if (rc < 0)
         sl_die(rc == SL_READ_END ? "%s: no checkpoint record" : "%s", rc == SL_READ_END ? path : err.msg);
     sl_model m;
-    if (sl_model_read(&m, &rec, 1, 1, &err) < 0)
+    if (sl_model_read(&m, &rec, 1, 1, 1, &err) < 0)
         sl_die_err(&err);
     size_t np = sl_nn_n_params(tr->model.net), ns = sl_nn_n_state(tr->model.net);
     if (m.task.kind != tr->model.task.kind || sl_nn_n_params(m.net) != np ||

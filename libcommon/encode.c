@@ -1,0 +1,594 @@
+/* encode.c: the inference cascade (see encode.h). */
+#include "encode.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tile.h"
+
+const double sl_encode_levels[SL_ENCODE_N_LEVELS] = {0.05, 0.16, 0.5, 0.84, 0.95};
+const char *const sl_encode_level_names[SL_ENCODE_N_LEVELS] = {"q05", "q16", "q50", "q84", "q95"};
+
+/* Where one coordinate of one factor goes in the estimate: the columns of its
+ * mean, quantiles and (scalar families) z-space mu and sigma, and the element
+ * within them (the band of a per-band factor).  -1 for an absent column. */
+typedef struct coord_cols {
+    int mean, q[SL_ENCODE_N_LEVELS], mu, sigma;
+    int elem;
+} coord_cols;
+
+struct sl_encoder {
+    sl_model model[SL_N_TASKS];
+    int have[SL_N_TASKS];
+    int max_batch, threads, at_catalog;
+    double threshold;
+    /* Columns, set up by setup_columns for the models present. */
+    coord_cols cols[SL_N_TASKS][SL_TASK_MAX_FACTORS][SL_FAMILY_MAX_DIM];
+    int col_lens_mu, col_lens_chol;
+    int col_galaxy, col_lens, col_flux, col_shear1, col_shear2;
+    int columns_ready;
+    float *input; /* one batch of network inputs */
+    size_t input_cap;
+};
+
+sl_encoder *sl_encoder_new(int max_batch, int threads, double threshold, int at_catalog,
+                           sl_err *err)
+{
+    sl_encoder *e = calloc(1, sizeof *e);
+    if (!e) {
+        sl_err_set(err, "out of memory");
+        return NULL;
+    }
+    e->max_batch = max_batch;
+    e->threads = threads;
+    e->threshold = threshold;
+    e->at_catalog = at_catalog;
+    return e;
+}
+
+void sl_encoder_free(sl_encoder *e)
+{
+    if (!e)
+        return;
+    for (int k = 0; k < SL_N_TASKS; k++)
+        if (e->have[k])
+            sl_model_free(&e->model[k]);
+    free(e->input);
+    free(e);
+}
+
+const sl_model *sl_encoder_model(const sl_encoder *e, sl_task_kind kind)
+{
+    return e->have[kind] ? &e->model[kind] : NULL;
+}
+
+/* Any model already added, to compare a new one or an image with. */
+static const sl_model *first_model(const sl_encoder *e)
+{
+    for (int k = 0; k < SL_N_TASKS; k++)
+        if (e->have[k])
+            return &e->model[k];
+    return NULL;
+}
+
+static int same_bands(const char (*a)[16], int na, const char (*b)[16], int nb)
+{
+    if (na != nb)
+        return 0;
+    for (int i = 0; i < na; i++)
+        if (strcmp(a[i], b[i]) != 0)
+            return 0;
+    return 1;
+}
+
+static void format_bands(const char (*bands)[16], int n, char *buf, size_t size)
+{
+    size_t len = 0;
+    buf[0] = 0;
+    for (int i = 0; i < n && len + 1 < size; i++)
+        len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? "," : "", bands[i]);
+}
+
+int sl_encoder_add_model(sl_encoder *e, const sl_record *rec, sl_err *err)
+{
+    sl_model m;
+    if (sl_model_read(&m, rec, e->max_batch, e->threads, 1, err) < 0)
+        return -1;
+    sl_task_kind kind = m.task.kind;
+    const sl_model *other = first_model(e);
+    int rc = 0;
+    char a[256], b[256];
+    if (e->have[kind])
+        rc = sl_err_set(err, "%s: a second %s model", rec->file, sl_task_name(kind));
+    else if (e->columns_ready)
+        rc = sl_err_set(err, "%s: models must all be added before encoding", rec->file);
+    else if (other && !same_bands(m.bands, m.task.n_bands, other->bands, other->task.n_bands)) {
+        format_bands(m.bands, m.task.n_bands, a, sizeof a);
+        format_bands(other->bands, other->task.n_bands, b, sizeof b);
+        rc = sl_err_set(err, "%s: %s model for bands %s, the %s model for %s", rec->file,
+                        sl_task_name(kind), a, sl_task_name(other->task.kind), b);
+    } else if (other && fabs(m.pixel_scale / other->pixel_scale - 1) > SL_ENCODE_SCALE_TOL)
+        rc = sl_err_set(err, "%s: %s model for pixel scale %g arcsec, the %s model for %g",
+                        rec->file, sl_task_name(kind), m.pixel_scale,
+                        sl_task_name(other->task.kind), other->pixel_scale);
+    if (rc < 0) {
+        sl_model_free(&m);
+        return -1;
+    }
+    e->model[kind] = m;
+    e->have[kind] = 1;
+    return 0;
+}
+
+int sl_encoder_border(const sl_encoder *e)
+{
+    int border = 0;
+    for (int k = 0; k < SL_N_TASKS; k++) {
+        if (!e->have[k])
+            continue;
+        const sl_task *t = &e->model[k].task;
+        int need = k == SL_TASK_DETECT ? t->border : t->cutout / 2;
+        border = need > border ? need : border;
+    }
+    return border;
+}
+
+int sl_encoder_quantum(const sl_encoder *e)
+{
+    const sl_task *t = &e->model[SL_TASK_DETECT].task;
+    return e->have[SL_TASK_DETECT] ? t->patch_tiles * t->tile : 1;
+}
+
+int sl_encoder_check(const sl_encoder *e, const sl_image *img, sl_err *err)
+{
+    const sl_model *m = first_model(e);
+    if (!m)
+        return sl_err_set(err, "no models");
+    char a[256], b[256];
+    if (!same_bands(img->bands, img->n_bands, m->bands, m->task.n_bands)) {
+        format_bands(img->bands, img->n_bands, a, sizeof a);
+        format_bands(m->bands, m->task.n_bands, b, sizeof b);
+        return sl_err_set(err, "image %lld has bands %s, the models %s", (long long)img->id, a,
+                          b);
+    }
+    if (fabs(img->pixel_scale / m->pixel_scale - 1) > SL_ENCODE_SCALE_TOL)
+        return sl_err_set(err, "image %lld has pixel scale %g arcsec, the models %g",
+                          (long long)img->id, img->pixel_scale, m->pixel_scale);
+    if (img->is_patch && img->border < sl_encoder_border(e))
+        return sl_err_set(err, "patch %d of image %lld has a border of %d pixels, the models "
+                               "need %d (cut patches with sl-tile -m MODEL...)",
+                          img->patch, (long long)img->parent, img->border, sl_encoder_border(e));
+    if (!e->at_catalog && !e->have[SL_TASK_DETECT])
+        return sl_err_set(err, "no detect model: give one, or run the other encoders at the "
+                               "truth's positions");
+    return 0;
+}
+
+/* ---- Columns ------------------------------------------------------------- */
+
+static const char *unit_of(const char *base)
+{
+    size_t len = strlen(base);
+    if (!strcmp(base, "x") || !strcmp(base, "y") || !strcmp(base, "src_dx") ||
+        !strcmp(base, "src_dy"))
+        return "pix";
+    if (len >= 4 && !strcmp(base + len - 4, "flux"))
+        return "ct"; /* electrons: FITS has no unit for them, counts are what they are */
+    if (len >= 5 && !strcmp(base + len - 5, "angle"))
+        return "rad";
+    if (!strcmp(base, "theta_e") || (len >= 2 && !strcmp(base + len - 2, "_a")))
+        return "arcsec";
+    return "";
+}
+
+/* The estimate's name for coordinate i of factor f: "on" is the source
+ * probability, u and v are the location, the galaxy encoder's fluxes are
+ * galaxy_flux (star_flux comes from detect), and the lens factor's coordinates
+ * are its parameters.  A per-band factor "name[b]" gives *band = b. */
+static void column_base(const sl_task *t, int f, int i, char *base, size_t size, int *band)
+{
+    static const char *const lens_coords[5] = {"theta_e", "e1", "e2", "src_dx", "src_dy"};
+    const char *name = t->factor[f].name;
+    const char *bracket = strchr(name, '[');
+    *band = bracket ? atoi(bracket + 1) : -1;
+    size_t len = bracket ? (size_t)(bracket - name) : strlen(name);
+    snprintf(base, size, "%.*s", (int)len, name);
+    if (t->kind == SL_TASK_DETECT && !strcmp(base, "on"))
+        snprintf(base, size, "source");
+    else if (t->kind == SL_TASK_DETECT && !strcmp(base, "u"))
+        snprintf(base, size, "x");
+    else if (t->kind == SL_TASK_DETECT && !strcmp(base, "v"))
+        snprintf(base, size, "y");
+    else if (t->kind == SL_TASK_GALAXY && !strcmp(base, "flux"))
+        snprintf(base, size, "galaxy_flux");
+    else if (t->kind == SL_TASK_LENS && t->factor[f].fam.kind == SL_FAM_MVN)
+        snprintf(base, size, "%s", lens_coords[i]);
+}
+
+/* Adds a column once (per-band factors share theirs); returns its index.
+ * per_band marks a column of one value per band (flux_u, flux_g, ... in FITS). */
+static int column(sl_table *est, const char *name, const char *unit, int width, int per_band,
+                  sl_err *err)
+{
+    int c = sl_table_find(est, name);
+    if (c < 0 && (c = sl_table_add_column(est, name, unit, width, err)) >= 0)
+        est->cols[c].per_band = per_band;
+    return c;
+}
+
+static int setup_factor(sl_encoder *e, sl_table *est, const sl_task *t, int f, sl_err *err)
+{
+    const sl_family *fam = &t->factor[f].fam;
+    for (int i = 0; i < fam->dim; i++) {
+        coord_cols *cc = &e->cols[t->kind][f][i];
+        char base[48], name[64];
+        int band;
+        column_base(t, f, i, base, sizeof base, &band);
+        int width = band >= 0 ? t->n_bands : 1;
+        const char *unit = unit_of(base);
+        cc->elem = band >= 0 ? band : 0;
+        cc->mu = cc->sigma = -1;
+        for (int l = 0; l < SL_ENCODE_N_LEVELS; l++)
+            cc->q[l] = -1;
+        if (fam->kind == SL_FAM_BERNOULLI) {
+            snprintf(name, sizeof name, "p_%s", base);
+            if ((cc->mean = column(est, name, "", width, band >= 0, err)) < 0)
+                return -1;
+            continue;
+        }
+        if ((cc->mean = column(est, base, unit, width, band >= 0, err)) < 0)
+            return -1;
+        for (int l = 0; l < SL_ENCODE_N_LEVELS; l++) {
+            snprintf(name, sizeof name, "%s_%s", base, sl_encode_level_names[l]);
+            if ((cc->q[l] = column(est, name, unit, width, band >= 0, err)) < 0)
+                return -1;
+        }
+        if (fam->kind == SL_FAM_MVN)
+            continue;
+        /* z-space parameters; the location's are u and v, in tile units, so
+         * that sl-merge (which shifts x_* and y_* columns) leaves them alone. */
+        const char *zbase = !strcmp(base, "x") ? "u" : !strcmp(base, "y") ? "v" : base;
+        snprintf(name, sizeof name, "%s_mu", zbase);
+        if ((cc->mu = column(est, name, "", width, band >= 0, err)) < 0)
+            return -1;
+        snprintf(name, sizeof name, "%s_sigma", zbase);
+        if ((cc->sigma = column(est, name, "", width, band >= 0, err)) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int setup_columns(sl_encoder *e, sl_table *est, int n_bands, sl_err *err)
+{
+    e->col_lens_mu = e->col_lens_chol = e->col_galaxy = e->col_lens = e->col_shear1 =
+        e->col_shear2 = -1;
+    if (e->at_catalog && ((sl_table_add_column(est, "x", "pix", 1, err) < 0) ||
+                          sl_table_add_column(est, "y", "pix", 1, err) < 0))
+        return -1;
+    for (int k = 0; k < SL_N_TASKS; k++) {
+        if (!e->have[k] || (e->at_catalog && k == SL_TASK_DETECT))
+            continue;
+        const sl_task *t = &e->model[k].task;
+        for (int f = 0; f < t->n_factors; f++)
+            if (setup_factor(e, est, t, f, err) < 0)
+                return -1;
+        if (k == SL_TASK_LENS) {
+            /* The joint lens posterior: its z-space mean and Cholesky factor. */
+            int d = t->factor[0].fam.dim;
+            if ((e->col_lens_mu = column(est, "lens_mu", "", d, 0, err)) < 0 ||
+                (e->col_lens_chol = column(est, "lens_chol", "", d * (d + 1) / 2, 0, err)) < 0)
+                return -1;
+        }
+    }
+    /* Point values under the truth's names, so that an estimate renders. */
+    if ((e->col_galaxy = column(est, "galaxy", "", 1, 0, err)) < 0 ||
+        (e->col_flux = column(est, "flux", "ct", n_bands, 1, err)) < 0)
+        return -1;
+    if (e->have[SL_TASK_LENS_DETECT] && (e->col_lens = column(est, "lens", "", 1, 0, err)) < 0)
+        return -1;
+    if (e->have[SL_TASK_LENS] && ((e->col_shear1 = column(est, "shear_g1", "", 1, 0, err)) < 0 ||
+                                  (e->col_shear2 = column(est, "shear_g2", "", 1, 0, err)) < 0))
+        return -1;
+    e->columns_ready = 1;
+    return 0;
+}
+
+/* Writes one factor's summaries for row `row` from its raw outputs.  For the
+ * location, value v in (0, 1) of the tile maps to (origin + v) * scale. */
+static void put_factor(const sl_encoder *e, sl_table *est, const sl_task *t, int f,
+                       const float *raw, int row, double origin, double scale)
+{
+    const sl_family *fam = &t->factor[f].fam;
+    double mean[SL_FAMILY_MAX_DIM], q[SL_FAMILY_MAX_DIM];
+    double mu[SL_FAMILY_MAX_DIM], L[SL_FAMILY_MAX_DIM * (SL_FAMILY_MAX_DIM + 1) / 2];
+    sl_family_mean(fam, raw, mean);
+    for (int i = 0; i < fam->dim; i++) {
+        const coord_cols *cc = &e->cols[t->kind][f][i];
+        sl_table_at(est, cc->mean, row)[cc->elem] = (float)((origin + mean[i]) * scale);
+    }
+    if (fam->kind == SL_FAM_BERNOULLI)
+        return;
+    for (int l = 0; l < SL_ENCODE_N_LEVELS; l++) {
+        sl_family_quantile(fam, raw, sl_encode_levels[l], q);
+        for (int i = 0; i < fam->dim; i++) {
+            const coord_cols *cc = &e->cols[t->kind][f][i];
+            sl_table_at(est, cc->q[l], row)[cc->elem] = (float)((origin + q[i]) * scale);
+        }
+    }
+    sl_family_params(fam, raw, mu, L);
+    if (fam->kind == SL_FAM_MVN) {
+        int d = fam->dim;
+        for (int i = 0; i < d; i++)
+            sl_table_at(est, e->col_lens_mu, row)[i] = (float)mu[i];
+        for (int i = 0; i < d * (d + 1) / 2; i++)
+            sl_table_at(est, e->col_lens_chol, row)[i] = (float)L[i];
+        return;
+    }
+    const coord_cols *cc = &e->cols[t->kind][f][0];
+    sl_table_at(est, cc->mu, row)[cc->elem] = (float)mu[0];
+    sl_table_at(est, cc->sigma, row)[cc->elem] = (float)L[0];
+}
+
+/* ---- Windows ------------------------------------------------------------- */
+
+/* A window of the image (side x side from (wx, wy), record pixels) must hold
+ * the parent's pixels wherever the parent has any: what lies outside the
+ * record must lie outside the parent too. */
+static int window_inside(const sl_image *img, int wx, int wy, int side)
+{
+    int x0 = wx > -img->x0 ? wx : -img->x0, y0 = wy > -img->y0 ? wy : -img->y0;
+    int x1 = wx + side, y1 = wy + side;
+    int px1 = img->parent_width - img->x0, py1 = img->parent_height - img->y0;
+    x1 = x1 < px1 ? x1 : px1;
+    y1 = y1 < py1 ? y1 : py1;
+    return x0 >= x1 || y0 >= y1 || (x0 >= 0 && y0 >= 0 && x1 <= img->width && y1 <= img->height);
+}
+
+static int window_error(const sl_image *img, const char *what, int wx, int wy, int side,
+                        sl_err *err)
+{
+    return sl_err_set(err, "patch %d of image %lld: the %s window at parent (%d, %d), %d pixels "
+                           "wide, reaches past the patch: cut patches with sl-tile -m MODEL...",
+                      img->patch, (long long)img->parent, what, wx + img->x0, wy + img->y0, side);
+}
+
+static float *input_buffer(sl_encoder *e, size_t floats, sl_err *err)
+{
+    if (floats > e->input_cap) {
+        free(e->input);
+        e->input_cap = 0;
+        if (!(e->input = malloc(floats * sizeof *e->input))) {
+            sl_err_set(err, "out of memory for a batch of %zu floats", floats);
+            return NULL;
+        }
+        e->input_cap = floats;
+    }
+    return e->input;
+}
+
+/* The interior of an image, clipped to its parent, in its own pixels. */
+static void interior(const sl_image *img, int *x0, int *y0, int *x1, int *y1)
+{
+    *x0 = img->border;
+    *y0 = img->border;
+    int xe = img->width - img->border, ye = img->height - img->border;
+    int px = img->parent_width - img->x0, py = img->parent_height - img->y0;
+    *x1 = xe < px ? xe : px;
+    *y1 = ye < py ? ye : py;
+}
+
+static int in_interior(const sl_image *img, double x, double y)
+{
+    int ix0, iy0, ix1, iy1;
+    interior(img, &ix0, &iy0, &ix1, &iy1);
+    return x >= ix0 && x < ix1 && y >= iy0 && y < iy1;
+}
+
+/* A detected tile: its parent-grid index and the detect outputs there. */
+typedef struct detection {
+    int gx, gy;
+    float raw[64];
+} detection;
+
+static int cmp_detection(const void *a, const void *b)
+{
+    const detection *p = a, *q = b;
+    return p->gy != q->gy ? (p->gy > q->gy) - (p->gy < q->gy) : (p->gx > q->gx) - (p->gx < q->gx);
+}
+
+/* Runs detect over the interior; appends the tiles above the threshold to
+ * *det (sorted by tile row, then column). */
+static int detect(sl_encoder *e, const sl_image *img, const float *norm, detection **det,
+                  int *n_det, sl_err *err)
+{
+    const sl_model *m = &e->model[SL_TASK_DETECT];
+    const sl_task *t = &m->task;
+    int T = t->tile, P = t->patch_tiles, side = sl_task_side(t), grid = sl_task_out_grid(t);
+    int g2 = grid * grid, off = t->border / T;
+    if ((int)(sizeof det[0]->raw / sizeof(float)) < t->n_outputs)
+        return sl_err_set(err, "the detect model has %d outputs per tile, more than supported",
+                          t->n_outputs);
+    int ix0, iy0, ix1, iy1;
+    interior(img, &ix0, &iy0, &ix1, &iy1);
+    if (ix0 >= ix1 || iy0 >= iy1)
+        return 0;
+    int X0 = img->x0 + ix0, Y0 = img->y0 + iy0;
+    if (X0 % T || Y0 % T)
+        return sl_err_set(err, "patch %d of image %lld: the interior starts at parent (%d, %d), "
+                               "off the %d-pixel tile grid", img->patch, (long long)img->parent,
+                          X0, Y0, T);
+    /* Parent tiles [gx0, gx1) x [gy0, gy1); windows start at multiples of P. */
+    int gx0 = X0 / T, gy0 = Y0 / T;
+    int gx1 = (img->x0 + ix1 + T - 1) / T, gy1 = (img->y0 + iy1 + T - 1) / T;
+    int wx0 = gx0 / P * P, wy0 = gy0 / P * P;
+    int nwx = (gx1 - wx0 + P - 1) / P, nwy = (gy1 - wy0 + P - 1) / P;
+    size_t in_size = sl_task_input_size(t);
+    float *in = input_buffer(e, (size_t)e->max_batch * in_size, err);
+    if (!in)
+        return -1;
+    int cap = 0;
+    for (int w0 = 0; w0 < nwx * nwy; w0 += e->max_batch) {
+        int batch = nwx * nwy - w0 < e->max_batch ? nwx * nwy - w0 : e->max_batch;
+        for (int k = 0; k < batch; k++) {
+            int wx = wx0 + (w0 + k) % nwx * P, wy = wy0 + (w0 + k) / nwx * P;
+            int px = wx * T - t->border - img->x0, py = wy * T - t->border - img->y0;
+            if (!window_inside(img, px, py, side))
+                return window_error(img, "detect", px, py, side, err);
+            sl_window(norm, img->width, img->height, t->n_bands, px, py, side, 0,
+                      in + (size_t)k * in_size);
+        }
+        const float *out = sl_nn_forward(m->net, in, batch, 0);
+        for (int k = 0; k < batch; k++) {
+            int wx = wx0 + (w0 + k) % nwx * P, wy = wy0 + (w0 + k) / nwx * P;
+            for (int c = 0; c < P * P; c++) {
+                int gx = wx + c % P, gy = wy + c / P;
+                if (gx < gx0 || gx >= gx1 || gy < gy0 || gy >= gy1)
+                    continue;
+                const float *base = out + (size_t)k * t->n_outputs * g2 +
+                                    (size_t)(off + c / P) * grid + off + c % P;
+                float p_logit = base[(size_t)t->factor[0].out * g2];
+                if (!(1 / (1 + exp(-(double)p_logit)) > e->threshold))
+                    continue;
+                if (*n_det == cap) {
+                    cap = cap ? 2 * cap : 64;
+                    detection *d = realloc(*det, (size_t)cap * sizeof *d);
+                    if (!d)
+                        return sl_err_set(err, "out of memory for %d detections", cap);
+                    *det = d;
+                }
+                detection *d = &(*det)[(*n_det)++];
+                d->gx = gx;
+                d->gy = gy;
+                for (int o = 0; o < t->n_outputs; o++)
+                    d->raw[o] = base[(size_t)o * g2];
+            }
+        }
+    }
+    qsort(*det, (size_t)*n_det, sizeof **det, cmp_detection);
+    return 0;
+}
+
+/* The mean location of a detection, in the image's pixels. */
+static void detection_xy(const sl_task *t, const sl_image *img, const detection *d, double *x,
+                         double *y)
+{
+    double u, v;
+    sl_family_mean(&t->factor[1].fam, d->raw + t->factor[1].out, &u);
+    sl_family_mean(&t->factor[2].fam, d->raw + t->factor[2].out, &v);
+    *x = (d->gx + u) * t->tile - img->x0;
+    *y = (d->gy + v) * t->tile - img->y0;
+}
+
+/* Runs a cut-out encoder at rows [0, est->n) of the estimate (positions x, y)
+ * and writes its factors. */
+static int run_cutouts(sl_encoder *e, sl_task_kind kind, const sl_image *img, const float *norm,
+                       sl_table *est, sl_err *err)
+{
+    const sl_model *m = &e->model[kind];
+    const sl_task *t = &m->task;
+    int side = t->cutout;
+    size_t in_size = sl_task_input_size(t);
+    float *in = input_buffer(e, (size_t)e->max_batch * in_size, err);
+    if (!in)
+        return -1;
+    int cx = sl_table_find(est, "x"), cy = sl_table_find(est, "y");
+    for (int r0 = 0; r0 < est->n; r0 += e->max_batch) {
+        int batch = est->n - r0 < e->max_batch ? est->n - r0 : e->max_batch;
+        for (int k = 0; k < batch; k++) {
+            double x = *sl_table_at(est, cx, r0 + k), y = *sl_table_at(est, cy, r0 + k);
+            int px = (int)floor(x) - side / 2, py = (int)floor(y) - side / 2;
+            if (!window_inside(img, px, py, side))
+                return window_error(img, sl_task_name(kind), px, py, side, err);
+            sl_cutout(norm, img->width, img->height, t->n_bands, x, y, side, 0,
+                      in + (size_t)k * in_size);
+        }
+        const float *out = sl_nn_forward(m->net, in, batch, 0);
+        for (int k = 0; k < batch; k++)
+            for (int f = 0; f < t->n_factors; f++)
+                put_factor(e, est, t, f, out + (size_t)k * t->n_outputs + t->factor[f].out,
+                           r0 + k, 0, 1);
+    }
+    return 0;
+}
+
+/* The point values: class by probability 1/2, flux by class. */
+static void put_points(const sl_encoder *e, sl_table *est, int n_bands)
+{
+    int c_star = sl_table_find(est, "star_flux"), c_gal = sl_table_find(est, "galaxy_flux");
+    int c_pg = sl_table_find(est, "p_galaxy"), c_pl = sl_table_find(est, "p_lens");
+    for (int r = 0; r < est->n; r++) {
+        int galaxy = c_pg >= 0 && *sl_table_at(est, c_pg, r) > 0.5f;
+        *sl_table_at(est, e->col_galaxy, r) = (float)galaxy;
+        if (e->col_lens >= 0)
+            *sl_table_at(est, e->col_lens, r) = (float)(galaxy && *sl_table_at(est, c_pl, r) > 0.5f);
+        if (e->col_shear1 >= 0)
+            *sl_table_at(est, e->col_shear1, r) = *sl_table_at(est, e->col_shear2, r) = 0;
+        int from = galaxy && c_gal >= 0 ? c_gal : c_star;
+        for (int b = 0; b < n_bands; b++)
+            sl_table_at(est, e->col_flux, r)[b] = from >= 0 ? sl_table_at(est, from, r)[b] : NAN;
+    }
+}
+
+int sl_encode_image(sl_encoder *e, const sl_image *img, const sl_catalog *at, sl_table *est,
+                    long *n_nan, sl_err *err)
+{
+    if (sl_encoder_check(e, img, err) < 0)
+        return -1;
+    if (!e->columns_ready && setup_columns(e, est, img->n_bands, err) < 0)
+        return -1;
+    sl_table_clear(est);
+    float *norm = sl_task_normalize_image(img, n_nan, err);
+    if (!norm)
+        return -1;
+    detection *det = NULL;
+    int n_det = 0, rc = 0;
+    if (!e->at_catalog) {
+        const sl_task *t = &e->model[SL_TASK_DETECT].task;
+        rc = detect(e, img, norm, &det, &n_det, err);
+        /* A tile at the image's edge may place its source beyond it: the
+         * source is then not in this image (nor in any patch's interior). */
+        int kept = 0;
+        for (int i = 0; i < n_det && rc == 0; i++) {
+            double x, y;
+            detection_xy(t, img, &det[i], &x, &y);
+            if (in_interior(img, x, y))
+                det[kept++] = det[i];
+        }
+        n_det = kept;
+        if (rc == 0 && n_det > 0 &&
+            (rc = sl_table_add_rows(est, n_det, err)) >= 0) {
+            rc = 0;
+            for (int i = 0; i < n_det; i++)
+                for (int f = 0; f < t->n_factors; f++) {
+                    /* u, v are fractions of the tile: x = (tile + u) T in record pixels. */
+                    int is_u = !strcmp(t->factor[f].name, "u"), is_v = !strcmp(t->factor[f].name, "v");
+                    double origin = is_u ? det[i].gx - (double)img->x0 / t->tile
+                                  : is_v ? det[i].gy - (double)img->y0 / t->tile : 0;
+                    put_factor(e, est, t, f, det[i].raw + t->factor[f].out, i, origin,
+                               is_u || is_v ? t->tile : 1);
+                }
+        }
+    } else {
+        int cx = sl_table_find(est, "x"), cy = sl_table_find(est, "y");
+        for (int i = 0; i < at->n && rc == 0; i++) {
+            if (!in_interior(img, at->src[i].x, at->src[i].y))
+                continue;
+            int r = sl_table_add_rows(est, 1, err);
+            if (r < 0)
+                rc = -1;
+            else {
+                *sl_table_at(est, cx, r) = (float)at->src[i].x;
+                *sl_table_at(est, cy, r) = (float)at->src[i].y;
+            }
+        }
+    }
+    for (int k = SL_TASK_CLASSIFY; k < SL_N_TASKS && rc == 0; k++)
+        if (e->have[k])
+            rc = run_cutouts(e, (sl_task_kind)k, img, norm, est, err);
+    if (rc == 0)
+        put_points(e, est, img->n_bands);
+    free(det);
+    free(norm);
+    return rc < 0 ? -1 : 0;
+}

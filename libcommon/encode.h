@@ -1,0 +1,78 @@
+/* encode.h: the inference cascade of seed 000 (DESIGN.md "Inference"): trained
+ * encoders turned into a catalog with uncertainty for every source.
+ *
+ *   1. detect: the image is cut into windows of P x P tiles with the detect
+ *      model's context border, aligned to the tile grid of the parent image,
+ *      and run in batches; every tile of the image's interior gets
+ *      P(source), a location posterior and star fluxes.  Tiles with
+ *      P(source) above the threshold become sources.
+ *   2. classify, galaxy, lens-detect, lens: source-centred cut-outs at the
+ *      detected locations (the posterior means), in batches.  Each factor is
+ *      reported for every source, conditional on its upstream values as it was
+ *      trained: galaxy parameters as if the source were a galaxy, lens
+ *      parameters as if it were a lens system.
+ *
+ * Instead of detecting, the cut-out encoders can run at the positions of a
+ * given catalog (the truth of a simulation): that evaluates each factor
+ * exactly as it was trained, conditioned on the true upstream values.
+ *
+ * Windows and cut-outs are taken from the parent's pixels only: a patch must
+ * carry enough border for them (sl_encoder_border) and its interior must start
+ * on the window grid (sl_encoder_quantum), so that encoding patches gives the
+ * sources that encoding the whole image gives.  Violations are errors naming
+ * the patch, never silent edge effects.
+ *
+ * The estimate's columns are listed in sl-encode(1): per factor, its mean,
+ * the quantiles of sl_encode_levels and its family's parameters, plus point
+ * values in the truth catalog's columns (x, y, galaxy, flux, lens, ...), so
+ * an estimate can be rendered like a truth. */
+#ifndef SL_ENCODE_H
+#define SL_ENCODE_H
+
+#include "catalog.h"
+#include "image.h"
+#include "model.h"
+#include "table.h"
+
+#define SL_ENCODE_N_LEVELS 5
+extern const double sl_encode_levels[SL_ENCODE_N_LEVELS];      /* 0.05 ... 0.95 */
+extern const char *const sl_encode_level_names[SL_ENCODE_N_LEVELS]; /* "q05" ... */
+
+typedef struct sl_encoder sl_encoder;
+
+/* An encoder without models: forward passes in batches of up to max_batch on
+ * `threads` threads; sources are tiles with P(source) > threshold; with
+ * at_catalog the cut-out encoders run at given positions instead. */
+sl_encoder *sl_encoder_new(int max_batch, int threads, double threshold, int at_catalog,
+                           sl_err *err);
+void sl_encoder_free(sl_encoder *e);
+
+/* Adds a model from its record.  A second model for one task, or a model whose
+ * bands or pixel scale differ from those already added, is an error. */
+int sl_encoder_add_model(sl_encoder *e, const sl_record *rec, sl_err *err);
+/* The task's model, or NULL. */
+const sl_model *sl_encoder_model(const sl_encoder *e, sl_task_kind kind);
+
+/* What patches must provide: a border of at least sl_encoder_border pixels,
+ * interiors starting at parent coordinates that are multiples of
+ * sl_encoder_quantum and, away from the parent's edge, as wide. */
+int sl_encoder_border(const sl_encoder *e);
+int sl_encoder_quantum(const sl_encoder *e);
+
+/* Refuses an image whose bands (names and order) or pixel scale differ from
+ * the models', or a patch too small in border for them.  Pixel scales agree
+ * within a relative SL_ENCODE_SCALE_TOL: a survey's WCS gives its nominal
+ * scale to a few 1e-5 (SDSS: 0.396012 for 0.396), and a 0.1% difference in
+ * sizes is far below what the encoders resolve. */
+#define SL_ENCODE_SCALE_TOL 1e-3
+int sl_encoder_check(const sl_encoder *e, const sl_image *img, sl_err *err);
+
+/* Runs the cascade on img.  est receives one row per source in the image's
+ * interior (its columns are set up on first use and kept: pass the same table
+ * each time).  at: the catalog whose positions the cut-out encoders use (at_catalog
+ * mode), else NULL.  *n_nan counts NaN pixels, which are masked (read as
+ * background). */
+int sl_encode_image(sl_encoder *e, const sl_image *img, const sl_catalog *at, sl_table *est,
+                    long *n_nan, sl_err *err);
+
+#endif

@@ -1,0 +1,166 @@
+#!/usr/bin/env bats
+# sl-encode: the cascade on images and patches (patches + sl-merge = the
+# whole image), thread independence, --at truth, NaN masking, the real SDSS
+# crop end to end, and mismatched models and inputs.
+
+load helpers
+
+crop="$BATS_TEST_DIRNAME/../data/sdss-crop-r-002583-2-0136.fits"
+photo="$BATS_TEST_DIRNAME/../data/photoField-002583-2-crop.fits"
+psfield="$BATS_TEST_DIRNAME/../data/psField-002583-2-0136.fit"
+
+# Tiny models, trained once for the file: what matters here is the plumbing,
+# not their accuracy.
+setup_file() {
+    cd "$BATS_FILE_TMPDIR" || return 1
+    tiny="-q --width 4 --batch 8 --buffer 64 --steps 6"
+    sl-simulate -q -n 12 -s 3 --set lens_prob=0.5 -o train.slr
+    sl-train $tiny -t detect --tile 4 --border 8 --patch-tiles 4 -o detect.slm train.slr
+    for t in classify galaxy lens-detect lens; do
+        sl-train $tiny -t $t --cutout 24 -o $t.slm train.slr
+    done
+}
+
+models() { for t in "$@"; do printf -- '-m %s/%s.slm ' "$BATS_FILE_TMPDIR" "$t"; done; }
+all_models=$(echo detect classify galaxy lens-detect lens)
+
+# id, p_source, p_galaxy, theta_e, x and y of every source of every image,
+# positions in the parent's pixels, sorted: a catalog's content, whatever
+# order its rows come in.  The probabilities are bit for bit what the
+# networks computed; positions are float32 in the pixels of the record that
+# holds them, so a patch's differ from the whole image's by rounding.
+summary() {
+    jq -r 'select(.type == "catalog" or .type == "image")
+           | (.parent // .id) as $id | (.x0 // 0) as $dx | (.y0 // 0) as $dy | .estimate as $e
+           | range($e.n) | [$id, $e.p_source[.], $e.p_galaxy[.], $e.theta_e[.],
+                            $e.x[.] + $dx, $e.y[.] + $dy] | @tsv' | sort
+}
+
+# The same sources, with the same probabilities, at positions within 1e-4 pixel.
+same_catalog() {
+    [ "$(wc -l < "$1")" -eq "$(wc -l < "$2")" ] &&
+        paste "$1" "$2" | awk -F'\t' '$1 != $7 || $2 != $8 || $3 != $9 || $4 != $10 ||
+            ($5 - $11) ^ 2 > 1e-8 || ($6 - $12) ^ 2 > 1e-8 { print "differs: " $0; bad = 1 }
+            END { exit bad }'
+}
+
+@test "every source gets every factor's summaries" {
+    sl-simulate -q -n 3 -s 9 -o img.slr
+    run sl-encode -q $(models $all_models) --threshold 0.2 img.slr -o est.slr
+    assert_status 0
+    e=$(sl-cat --full --type image est.slr | head -1 | jq -c '.estimate')
+    n=$(echo "$e" | jq '.n')
+    [ "$n" -gt 0 ]
+    for c in p_source x x_q05 x_q95 u_mu u_sigma star_flux p_galaxy galaxy_flux disk_q angle_q50 \
+             p_lens theta_e theta_e_q16 lens_mu lens_chol src_flux galaxy flux lens; do
+        [ "$(echo "$e" | jq --arg c "$c" '.[$c] | length > 0')" = true ] || { echo "no $c" >&2; false; }
+    done
+    [ "$(echo "$e" | jq '.widths.lens_chol')" = 15 ]
+    # Quantiles are ordered and bracket the median; probabilities in [0, 1].
+    [ "$(echo "$e" | jq '[range(.n) as $i | .x_q05[$i] <= .x_q50[$i] and .x_q50[$i] <= .x_q95[$i]
+                          and .theta_e_q05[$i] <= .theta_e_q95[$i]
+                          and .p_galaxy[$i] >= 0 and .p_galaxy[$i] <= 1] | all')" = true ]
+    # Each source is in the tile of P(source) > threshold its location says.
+    [ "$(echo "$e" | jq '[.p_source[] > 0.2] | all')" = true ]
+    # The other keys pass through.
+    [ "$(sl-cat --type image est.slr | jq -s 'map(.truth.n > 0) | all')" = true ]
+}
+
+@test "the output does not depend on -j or --batch" {
+    sl-simulate -q -n 4 -s 10 -o img.slr
+    sl-encode -q $(models $all_models) --threshold 0.2 -j 1 img.slr -o a.slr
+    sl-encode -q $(models $all_models) --threshold 0.2 -j 2 --batch 5 img.slr -o b.slr
+    cmp <(sl-cat --type image a.slr) <(sl-cat --type image b.slr)
+}
+
+@test "patches encoded and merged give what the whole image gives" {
+    sl-simulate -q -n 3 -s 11 --set width=150 --set height=90 -o img.slr
+    sl-encode -q $(models $all_models) --threshold 0.2 img.slr | sl-merge -q -o whole.slr
+    sl-tile -q $(models $all_models) --patch 32 img.slr -o p.slr
+    [ "$(sl-cat --count --type image p.slr | cut -f2)" -eq 45 ]
+    sl-encode -q $(models $all_models) --threshold 0.2 --no-pixels p.slr | sl-merge -q -o merged.slr
+    sl-cat --full whole.slr | summary > a.txt
+    sl-cat --full merged.slr | summary > b.txt
+    [ "$(wc -l < a.txt)" -gt 30 ]
+    same_catalog a.txt b.txt
+}
+
+@test "--at truth encodes each true source in the interior, in order" {
+    sl-simulate -q -n 2 -s 12 -o img.slr
+    run sl-encode -q --at truth $(models classify lens) img.slr -o est.slr
+    assert_status 0
+    [ "$(sl-cat --full --type image est.slr | jq -s 'map(.truth.x == .estimate.x and .truth.n == .estimate.n) | all')" = true ]
+    [ "$(sl-cat --full --type image est.slr | jq -s 'map(.estimate | has("p_source")) | any')" = false ]
+}
+
+@test "NaN pixels are masked, counted, and do not reach the estimate" {
+    "$SL_TESTS/mkstream" -n 3 -w 40 -H 40 -b 1 -f 2 nan-pixel > nan.slr
+    run sl-encode $(models detect classify) --threshold 0 nan.slr -o est.slr
+    assert_status 0
+    assert_output_contains "sl-encode: 1 NaN pixels masked (read as background)"
+    [ "$(sl-cat --full --type image est.slr | jq -s '[.[].estimate.p_source[] | isnan] | any')" = false ]
+}
+
+@test "the SDSS crop runs end to end into a FITS catalog" {
+    sl-tile -q $(models detect classify) --photofield "$photo" --psfield "$psfield" "$crop" |
+        sl-encode -q --no-pixels $(models detect classify) --threshold 0.2 | sl-merge -q -o cat.fits
+    [ -s cat.fits ]
+    [ "$(head -c 6 cat.fits)" = SIMPLE ]
+    if /usr/bin/python3 -c 'import astropy' 2>/dev/null; then
+        n=$(/usr/bin/python3 -c 'from astropy.table import Table; t = Table.read("cat.fits"); print(len(t), "x" in t.colnames)')
+        [ "${n#* }" = True ]
+        [ "${n% *}" -gt 0 ]
+    fi
+}
+
+@test "models and images that disagree are refused" {
+    sl-simulate -q -n 2 --set pixel_scale=0.2 -o fine.slr
+    run sl-encode $(models detect) fine.slr -o out.slr
+    assert_status 1
+    assert_output_contains "sl-encode: fine.slr: record 2: image 0 has pixel scale 0.2 arcsec, the models 0.396"
+    [ ! -e out.slr ]
+    sl-simulate -q -n 2 -p sdss -b g,r -o gr.slr
+    run sl-encode $(models detect) gr.slr
+    assert_status 1
+    assert_output_contains "image 0 has bands g,r, the models r"
+    sl-train -q --width 4 --batch 4 --steps 1 -t classify --cutout 24 -o gr.slm gr.slr
+    run sl-encode $(models detect) -m gr.slm fine.slr
+    assert_status 1
+    assert_output_contains "sl-encode: gr.slm: classify model for bands g,r, the detect model for r"
+    run sl-encode $(models detect detect) fine.slr
+    assert_status 1
+    assert_output_contains "a second detect model"
+}
+
+@test "a patch without the border the models need is refused" {
+    sl-simulate -q -n 1 -o img.slr
+    sl-tile -q --border 4 --patch 32 img.slr -o p.slr
+    run sl-encode $(models detect classify) p.slr
+    assert_status 1
+    assert_output_contains "patch 0 of image 0 has a border of 4 pixels, the models need 12 (cut patches with sl-tile -m MODEL...)"
+    sl-tile -q --border 12 --patch 24 img.slr -o q.slr
+    run sl-encode $(models detect) q.slr
+    assert_status 1
+    assert_output_contains "reaches past the patch"
+}
+
+@test "usage errors and broken input" {
+    run sl-encode img.slr
+    assert_status 2
+    assert_output_contains "sl-encode: no model: give one or more with -m"
+    run sl-encode $(models classify) /dev/null
+    assert_status 2
+    assert_output_contains "no detect model"
+    run sl-encode -m "$BATS_TEST_DIRNAME/helpers.bash" /dev/null
+    assert_status 1
+    sl-simulate -q -n 2 -o img.slr
+    head -c 30000 img.slr > cut.slr
+    run sl-encode $(models detect) cut.slr -o out.slr
+    assert_status 1
+    assert_output_contains "sl-encode: cut.slr"
+    [ ! -e out.slr ]
+    sl-train -q --width 4 --batch 4 --steps 3 -t detect --stop-after 1 -o ck.slm img.slr
+    run sl-encode -m ck.slm.ckpt img.slr
+    assert_status 1
+    assert_output_contains "no model record"
+}

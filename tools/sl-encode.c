@@ -1,0 +1,199 @@
+/* sl-encode: run trained encoders on image records (whole images or the
+ * patches of sl-tile) and add an `estimate` catalog to each: the cascade of
+ * seed 000, detection per tile, then the cut-out encoders at the detected
+ * sources (libcommon/encode.h).  Every other key of a record passes through,
+ * so the stream stays an image stream: sl-merge stitches the patches'
+ * estimates, sl-simulate --render draws them. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "encode.h"
+#include "record.h"
+
+static const char usage[] =
+    "Usage: sl-encode -m MODEL [-m MODEL...] [options] [FILE...]\n"
+    "Add an estimated catalog, with a posterior for every source, to each image\n"
+    "record of the FILEs or standard input.\n"
+    "\n"
+    "Options:\n"
+    "  -m, --model FILE      a model from sl-train; one per task (detect, classify,\n"
+    "                        galaxy, lens-detect, lens), detect required unless --at\n"
+    "      --threshold P     a tile holds a source when P(source) > P [0.5]\n"
+    "      --at KEY          run the cut-out encoders at the sources of the records'\n"
+    "                        KEY catalog (truth) instead of detecting\n"
+    "      --batch N         samples per forward pass [64]\n"
+    "      --no-pixels       drop pixels and background_map from the output records\n"
+    "  -o, --output FILE     write FILE instead of standard output\n"
+    "  -j, --threads INT     threads; the result does not depend on it [1]\n"
+    "  -q, --quiet           no notes and no summary\n"
+    "  -h, --help            this text\n"
+    "      --version         the version\n"
+    "\n"
+    "Exit status: 0 success, 1 data or runtime error, 2 usage error.\n"
+    "\n"
+    "Examples:\n"
+    "  sl-tile frame-r.fits -m detect.slm | sl-encode -m detect.slm | sl-merge -o cat.fits\n"
+    "  sl-simulate -n 100 | sl-encode -m detect.slm -m classify.slm -o est.slr\n"
+    "  sl-encode --at truth -m lens.slm val.slr | sl-cat\n";
+
+enum { OPT_THRESHOLD = 256, OPT_AT, OPT_BATCH, OPT_NO_PIXELS };
+
+#define MAX_MODELS SL_N_TASKS
+
+static struct {
+    const char *models[MAX_MODELS];
+    int n_models;
+    double threshold;
+    const char *at;
+    long batch;
+    int no_pixels;
+} opt = {.threshold = 0.5, .batch = 64};
+
+static int on_option(int c, const char *arg)
+{
+    switch (c) {
+    case 'm':
+        if (opt.n_models == MAX_MODELS)
+            sl_usage_error("at most %d models (one per task)", MAX_MODELS);
+        opt.models[opt.n_models++] = arg;
+        break;
+    case OPT_THRESHOLD: opt.threshold = sl_cli_double("--threshold", arg, 0, 1); break;
+    case OPT_AT: opt.at = arg; break;
+    case OPT_BATCH: opt.batch = sl_cli_long("--batch", arg, 1, 4096); break;
+    case OPT_NO_PIXELS: opt.no_pixels = 1; break;
+    default: return -1;
+    }
+    return 0;
+}
+
+static void load_model(sl_encoder *e, const char *path)
+{
+    sl_err err;
+    sl_record rec;
+    sl_reader *r = sl_reader_open(path, &err);
+    if (!r)
+        sl_die_err(&err);
+    int rc, found = 0;
+    while ((rc = sl_read(r, &rec, &err)) >= 0)
+        if (strcmp(rec.type, "model") == 0) {
+            if (found++)
+                sl_die("%s: more than one model record", path);
+            if (sl_encoder_add_model(e, &rec, &err) < 0)
+                sl_die_err(&err);
+        }
+    if (rc < SL_READ_END)
+        sl_die_err(&err);
+    if (!found)
+        sl_die("%s: no model record (a checkpoint? train to the end, or use the model file)",
+               path);
+    sl_reader_close(r);
+}
+
+/* The input record with `estimate` set (replacing one already there). */
+static int dropped_key(const msgpack_object *key)
+{
+    if (sl_obj_is_str(key, "type") || sl_obj_is_str(key, "estimate"))
+        return 1;
+    return opt.no_pixels && (sl_obj_is_str(key, "pixels") || sl_obj_is_str(key, "background_map"));
+}
+
+static void write_estimate(sl_writer *out, const sl_record *rec, const sl_table *est)
+{
+    const msgpack_object *root = &rec->root;
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < root->via.map.size; i++)
+        kept += !dropped_key(&root->via.map.ptr[i].key);
+    msgpack_packer *pk = sl_writer_begin(out, "image", kept + 2);
+    for (uint32_t i = 0; i < root->via.map.size; i++) {
+        if (dropped_key(&root->via.map.ptr[i].key))
+            continue;
+        msgpack_pack_object(pk, root->via.map.ptr[i].key);
+        msgpack_pack_object(pk, root->via.map.ptr[i].val);
+    }
+    sl_pack_str(pk, "estimate");
+    sl_table_pack(pk, est);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option long_opts[] = {
+        {"model", required_argument, NULL, 'm'},
+        {"threshold", required_argument, NULL, OPT_THRESHOLD},
+        {"at", required_argument, NULL, OPT_AT},
+        {"batch", required_argument, NULL, OPT_BATCH},
+        {"no-pixels", no_argument, NULL, OPT_NO_PIXELS},
+        {NULL, 0, NULL, 0}};
+    sl_cli_spec spec = {.tool = "sl-encode", .usage = usage, .short_opts = "m:",
+                        .long_opts = long_opts, .on_option = on_option, .reads_input = 1};
+    sl_cli_parse(&spec, argc, argv);
+    if (opt.n_models == 0)
+        sl_usage_error("no model: give one or more with -m");
+
+    sl_err err;
+    sl_encoder *enc = sl_encoder_new((int)opt.batch, sl_cli_state.threads, opt.threshold,
+                                     opt.at != NULL, &err);
+    if (!enc)
+        sl_die_err(&err);
+    for (int i = 0; i < opt.n_models; i++)
+        load_model(enc, opt.models[i]);
+    if (!opt.at && !sl_encoder_model(enc, SL_TASK_DETECT))
+        sl_usage_error("no detect model: give one with -m, or use --at truth");
+
+    sl_reader **in = sl_cli_open_inputs(1);
+    sl_provenance prov = sl_cli_provenance();
+    sl_writer *out = sl_writer_open(sl_cli_state.output, &err);
+    if (!out)
+        sl_die_err(&err);
+    sl_cli_register_writer(out);
+    if (sl_writer_header(out, &prov, in, (size_t)sl_cli_state.n_inputs, &err) < 0)
+        sl_die_err(&err);
+
+    sl_record rec;
+    sl_image img;
+    sl_image_init(&img);
+    sl_table est;
+    sl_table_init(&est);
+    sl_catalog at;
+    sl_catalog_init(&at, 1);
+    long n_images = 0, n_sources = 0, n_nan_total = 0;
+    for (int f = 0; f < sl_cli_state.n_inputs; f++) {
+        int rc;
+        while ((rc = sl_read(in[f], &rec, &err)) >= 0) {
+            if (strcmp(rec.type, "image") != 0) {
+                if (sl_writer_raw(out, &rec, &err) < 0)
+                    sl_die_err(&err);
+                continue;
+            }
+            long n_nan = 0;
+            if (sl_image_read(&img, &rec, &err) < 0 ||
+                (opt.at && sl_catalog_read(&at, &rec, opt.at, img.n_bands, &err) < 0))
+                sl_die_err(&err);
+            if (sl_encode_image(enc, &img, opt.at ? &at : NULL, &est, &n_nan, &err) < 0)
+                sl_die("%s: record %ld: %s", rec.file, rec.num, err.msg);
+            write_estimate(out, &rec, &est);
+            if (sl_writer_pipe_closed(out))
+                sl_exit_pipe_closed();
+            if (sl_writer_failed(out))
+                sl_die("%s: write error", sl_writer_name(out));
+            n_images++;
+            n_sources += est.n;
+            n_nan_total += n_nan;
+        }
+        if (rc < SL_READ_END)
+            sl_die_err(&err);
+    }
+    if (sl_writer_close(out, in, (size_t)sl_cli_state.n_inputs, &err) < 0)
+        sl_die_err(&err);
+    sl_cli_register_writer(NULL);
+    sl_cli_close_inputs(in);
+    if (n_nan_total)
+        sl_note("%ld NaN pixels masked (read as background)", n_nan_total);
+    sl_catalog_free(&at);
+    sl_table_free(&est);
+    sl_image_free(&img);
+    sl_encoder_free(enc);
+    sl_cli_summary("%ld images, %ld sources", n_images, n_sources);
+    return 0;
+}

@@ -1,0 +1,632 @@
+/* sl-merge: stitch the estimates of the patches of each image into one
+ * catalog per image.
+ *
+ * sl-tile cuts an image into patches whose interiors partition it; sl-encode
+ * adds an `estimate` table to each.  A source near a patch's edge is found
+ * again in its neighbour's border, so only the rows inside each patch's
+ * interior are kept, and their positions are shifted into the parent's
+ * pixels.  Shards from GNU parallel arrive in any order: the tables (never
+ * pixels) are collected per parent, merged in patch order once all its
+ * patches came, checked complete at the end and written sorted by parent id,
+ * so the order of the input never changes the output. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "image.h"
+#include "output.h"
+#include "record.h"
+#include "table.h"
+
+static const char usage[] =
+    "Usage: sl-merge [options] [FILE...]\n"
+    "Merge the estimates of image patches (sl-tile | sl-encode) into one catalog\n"
+    "record per parent image, keeping each source found in a patch's interior and\n"
+    "shifting it into the parent's pixels. Reads standard input when no FILE is\n"
+    "given or FILE is '-'; shards may come in any order.\n"
+    "\n"
+    "Options:\n"
+    "  -o, --output FILE   write FILE instead of standard output (renamed into place\n"
+    "                      when complete); a name ending in .fits or .csv picks that\n"
+    "                      format\n"
+    "      --fits          a FITS binary table, one row per source (needs -o)\n"
+    "      --csv           CSV, one row per source\n"
+    "  -k, --key KEY       the table to merge [estimate]\n"
+    "  -q, --quiet         no summary on standard error\n"
+    "  -h, --help          this text\n"
+    "      --version       the version\n"
+    "\n"
+    "Exit status: 0 success, 1 bad input (a missing or repeated patch, a table that\n"
+    "does not fit the others) or a write error, 2 usage error.\n"
+    "\n"
+    "Examples:\n"
+    "  sl-tile frame.fits | sl-encode -m detect.slm | sl-merge -o catalog.fits\n"
+    "  parallel -j 2 'sl-tile --first {} -n 10 frame.fits | sl-encode -m detect.slm' \\\n"
+    "      ::: 0 10 20 | sl-merge -o catalog.slr\n";
+
+enum { FORMAT_RECORDS, FORMAT_FITS, FORMAT_CSV };
+enum { OPT_FITS = 256, OPT_CSV };
+
+static struct {
+    int format, format_given;
+    const char *key;
+} opt = {FORMAT_RECORDS, 0, "estimate"};
+
+static int on_option(int c, const char *arg)
+{
+    switch (c) {
+    case OPT_FITS:
+    case OPT_CSV:
+        if (opt.format_given && opt.format != (c == OPT_FITS ? FORMAT_FITS : FORMAT_CSV))
+            sl_usage_error("--fits and --csv exclude each other");
+        opt.format = c == OPT_FITS ? FORMAT_FITS : FORMAT_CSV;
+        opt.format_given = 1;
+        return 0;
+    case 'k':
+        if (!arg[0] || strchr(arg, '.'))
+            sl_usage_error("option -k/--key: '%s' is not a key name", arg);
+        opt.key = arg;
+        return 0;
+    }
+    return -1;
+}
+
+/* ---- What is collected ------------------------------------------------------ */
+
+/* The rows one patch contributes, already cut to its interior and shifted. */
+typedef struct piece {
+    int patch;
+    long seq;          /* arrival order, to name the first of two duplicates */
+    const char *file;  /* where it came from, for messages */
+    long num;
+    sl_table est, truth;
+} piece;
+
+typedef enum { FROM_PATCHES, FROM_IMAGE, FROM_CATALOG } origin;
+
+typedef struct parent {
+    int64_t id;
+    origin from;
+    const char *file; /* its first record */
+    long num;
+    int width, height, n_bands, patches, has_truth, has_zero_point;
+    char bands[SL_MAX_BANDS][16];
+    double pixel_scale, zero_point[SL_MAX_BANDS];
+    piece *pieces;
+    int n_pieces, cap_pieces;
+    int merged;          /* every patch came, and their rows are in est, truth */
+    sl_table est, truth; /* merged (or read from a catalog record) */
+    char *raw;           /* a catalog record as read, passed on unchanged */
+    size_t raw_len;
+} parent;
+
+static struct {
+    parent *p;
+    int n, cap;
+    int *slot; /* open addressing, id -> index + 1; size n_slots, a power of 2 */
+    size_t n_slots;
+    long seq, n_images, skipped;
+} all;
+
+static size_t slot_of(int64_t id)
+{
+    uint64_t h = (uint64_t)id * 0x9e3779b97f4a7c15u;
+    return (size_t)(h >> 17) & (all.n_slots - 1);
+}
+
+static void rehash(void)
+{
+    free(all.slot);
+    all.n_slots = all.n_slots ? 2 * all.n_slots : 1024;
+    if (!(all.slot = calloc(all.n_slots, sizeof *all.slot)))
+        sl_die("out of memory");
+    for (int i = 0; i < all.n; i++) {
+        size_t s = slot_of(all.p[i].id);
+        while (all.slot[s])
+            s = (s + 1) & (all.n_slots - 1);
+        all.slot[s] = i + 1;
+    }
+}
+
+/* The parent of this id, or a new one (zeroed but for id) with *is_new set. */
+static parent *parent_get(int64_t id, int *is_new)
+{
+    if (2 * (size_t)(all.n + 1) > all.n_slots)
+        rehash();
+    size_t s = slot_of(id);
+    for (; all.slot[s]; s = (s + 1) & (all.n_slots - 1))
+        if (all.p[all.slot[s] - 1].id == id) {
+            *is_new = 0;
+            return &all.p[all.slot[s] - 1];
+        }
+    if (all.n == all.cap) {
+        int cap = all.cap ? 2 * all.cap : 64;
+        parent *p = realloc(all.p, (size_t)cap * sizeof *p);
+        if (!p)
+            sl_die("out of memory for %d images", cap);
+        all.p = p;
+        all.cap = cap;
+    }
+    parent *p = &all.p[all.n];
+    memset(p, 0, sizeof *p);
+    p->id = id;
+    all.slot[s] = ++all.n;
+    *is_new = 1;
+    return p;
+}
+
+/* A truth table beside the merged one (unless --key truth merges the truth). */
+static int carries_truth(const sl_record *rec)
+{
+    return strcmp(opt.key, "truth") != 0 && sl_rec_get(rec, "truth") != NULL;
+}
+
+static void format_bands(char *buf, size_t size, int n, const char bands[][16])
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int b = 0; b < n && len < size; b++)
+        len += (size_t)snprintf(buf + len, size - len, "%s%s", b ? " " : "", bands[b]);
+}
+
+static int same_bands(const parent *p, int n, const char bands[][16])
+{
+    if (p->n_bands != n)
+        return 0;
+    for (int b = 0; b < n; b++)
+        if (strcmp(p->bands[b], bands[b]) != 0)
+            return 0;
+    return 1;
+}
+
+/* A second record for a parent: it must be another patch, telling the same
+ * story about the parent as the first. */
+static void check_same_parent(const parent *p, const sl_record *rec, const sl_image *img,
+                              origin from)
+{
+    if (from != FROM_PATCHES || p->from != FROM_PATCHES)
+        sl_die("%s: record %ld: image %lld appears twice (first at %s: record %ld)", rec->file,
+               rec->num, (long long)p->id, p->file, p->num);
+    if (img->patches != p->patches)
+        sl_die("%s: record %ld: key 'patches': %d, but the first patch of parent %lld (%s: "
+               "record %ld) says %d", rec->file, rec->num, img->patches, (long long)p->id,
+               p->file, p->num, p->patches);
+    if (img->parent_width != p->width || img->parent_height != p->height)
+        sl_die("%s: record %ld: key 'parent_width': %d x %d pixels, but the first patch of "
+               "parent %lld (%s: record %ld) says %d x %d", rec->file, rec->num,
+               img->parent_width, img->parent_height, (long long)p->id, p->file, p->num,
+               p->width, p->height);
+    if (!same_bands(p, img->n_bands, img->bands)) {
+        char a[300], b[300];
+        format_bands(a, sizeof a, img->n_bands, img->bands);
+        format_bands(b, sizeof b, p->n_bands, p->bands);
+        sl_die("%s: record %ld: key 'bands': %s, but the first patch of parent %lld (%s: "
+               "record %ld) has %s", rec->file, rec->num, a, (long long)p->id, p->file, p->num, b);
+    }
+    if (img->pixel_scale != p->pixel_scale)
+        sl_die("%s: record %ld: key 'pixel_scale': %g, but the first patch of parent %lld (%s: "
+               "record %ld) has %g", rec->file, rec->num, img->pixel_scale, (long long)p->id,
+               p->file, p->num, p->pixel_scale);
+    int has_truth = carries_truth(rec);
+    if (has_truth != p->has_truth)
+        sl_die("%s: record %ld: key 'truth': %s, but the first patch of parent %lld (%s: "
+               "record %ld) %s one", rec->file, rec->num, has_truth ? "present" : "missing",
+               (long long)p->id, p->file, p->num, p->has_truth ? "has" : "has not");
+}
+
+/* ---- Completing each parent ------------------------------------------------- */
+
+static int by_patch(const void *a, const void *b)
+{
+    const piece *p = a, *q = b;
+    if (p->patch != q->patch)
+        return p->patch < q->patch ? -1 : 1;
+    return p->seq < q->seq ? -1 : p->seq > q->seq;
+}
+
+/* Every patch exactly once, then the rows in patch order.  The pieces stay,
+ * without their tables, to name the first of a patch that comes again. */
+static void complete(parent *p)
+{
+    if (p->from == FROM_CATALOG || p->merged)
+        return;
+    qsort(p->pieces, (size_t)p->n_pieces, sizeof *p->pieces, by_patch);
+    for (int i = 1; i < p->n_pieces; i++)
+        if (p->pieces[i].patch == p->pieces[i - 1].patch)
+            sl_die("%s: record %ld: parent %lld, patch %d appears twice (first at %s: record "
+                   "%ld)", p->pieces[i].file, p->pieces[i].num, (long long)p->id,
+                   p->pieces[i].patch, p->pieces[i - 1].file, p->pieces[i - 1].num);
+    if (p->n_pieces < p->patches) {
+        int missing = 0;
+        for (int i = 0; i < p->n_pieces && p->pieces[i].patch == i; i++)
+            missing = i + 1;
+        sl_die("parent %lld: patch %d of %d is missing (%d of %d missing in all)",
+               (long long)p->id, missing, p->patches, p->patches - p->n_pieces, p->patches);
+    }
+    sl_err err;
+    for (int i = 0; i < p->n_pieces; i++) {
+        piece *pc = &p->pieces[i];
+        if (sl_table_append(&p->est, &pc->est, NULL, 0, 0, 0, &err) < 0)
+            sl_die("%s: record %ld: key '%s': %s", pc->file, pc->num, opt.key, err.msg);
+        if (p->has_truth && sl_table_append(&p->truth, &pc->truth, NULL, 0, 0, 0, &err) < 0)
+            sl_die("%s: record %ld: key 'truth': %s", pc->file, pc->num, err.msg);
+        sl_table_free(&pc->est);
+        sl_table_free(&pc->truth);
+    }
+    p->merged = 1;
+}
+
+/* ---- Reading the records --------------------------------------------------- */
+
+/* Rows of t whose (x, y) lies in [xlo, xhi) x [ylo, yhi); NaN never does. */
+static int *interior_rows(const sl_table *t, const sl_record *rec, const char *key, double xlo,
+                          double xhi, double ylo, double yhi, int *n_rows)
+{
+    sl_err err;
+    const char *axes[2] = {"x", "y"};
+    int c[2];
+    for (int a = 0; a < 2; a++) {
+        char path[96];
+        snprintf(path, sizeof path, "%s.%s", key, axes[a]);
+        if ((c[a] = sl_table_find(t, axes[a])) < 0)
+            sl_rec_fail(rec, path, &err, "missing: a patch's rows need a position");
+        else if (t->cols[c[a]].width != 1)
+            sl_rec_fail(rec, path, &err, "%d values per row, expected 1",
+                        t->cols[c[a]].width);
+        else
+            continue;
+        sl_die_err(&err);
+    }
+    int *rows = malloc(((size_t)t->n + 1) * sizeof *rows);
+    if (!rows)
+        sl_die("out of memory");
+    *n_rows = 0;
+    for (int r = 0; r < t->n; r++) {
+        double x = *sl_table_at(t, c[0], r), y = *sl_table_at(t, c[1], r);
+        if (x >= xlo && x < xhi && y >= ylo && y < yhi)
+            rows[(*n_rows)++] = r;
+    }
+    return rows;
+}
+
+/* Reads table `key` of a patch and adds its interior rows, shifted, to dst. */
+static void take_interior(sl_table *dst, sl_table *scratch, const sl_record *rec,
+                          const char *key, const sl_image *img)
+{
+    sl_err err;
+    if (sl_table_read(scratch, rec, key, &err) < 0)
+        sl_die_err(&err);
+    int n_rows = 0, *rows = NULL;
+    if (img->is_patch) {
+        /* The interior in patch pixels, clipped to the parent. */
+        int b = img->border;
+        double xlo = b > -img->x0 ? b : -img->x0, ylo = b > -img->y0 ? b : -img->y0;
+        double xhi = img->width - b, yhi = img->height - b;
+        if (xhi > img->parent_width - img->x0)
+            xhi = img->parent_width - img->x0;
+        if (yhi > img->parent_height - img->y0)
+            yhi = img->parent_height - img->y0;
+        rows = interior_rows(scratch, rec, key, xlo, xhi, ylo, yhi, &n_rows);
+    }
+    if (sl_table_append(dst, scratch, rows, n_rows, img->x0, img->y0, &err) < 0)
+        sl_die("%s: record %ld: key '%s': %s", rec->file, rec->num, key, err.msg);
+    free(rows);
+}
+
+static void add_image(const sl_record *rec, sl_image *img, sl_table *scratch)
+{
+    sl_err err;
+    if (sl_image_read_meta(img, rec, &err) < 0)
+        sl_die_err(&err);
+    origin from = img->is_patch ? FROM_PATCHES : FROM_IMAGE;
+    int is_new;
+    parent *p = parent_get(img->parent, &is_new);
+    if (!is_new) {
+        check_same_parent(p, rec, img, from);
+    } else {
+        p->from = from;
+        p->file = rec->file;
+        p->num = rec->num;
+        p->width = img->parent_width;
+        p->height = img->parent_height;
+        p->n_bands = img->n_bands;
+        memcpy(p->bands, img->bands, sizeof p->bands);
+        p->pixel_scale = img->pixel_scale;
+        p->has_zero_point = img->has_zero_point;
+        memcpy(p->zero_point, img->zero_point, sizeof p->zero_point);
+        p->patches = img->patches;
+        p->has_truth = carries_truth(rec);
+    }
+    if (p->n_pieces == p->cap_pieces) {
+        int cap = p->cap_pieces ? 2 * p->cap_pieces : 4;
+        piece *q = realloc(p->pieces, (size_t)cap * sizeof *q);
+        if (!q)
+            sl_die("out of memory");
+        p->pieces = q;
+        p->cap_pieces = cap;
+    }
+    if (p->merged) { /* complete already, so this patch came before */
+        const piece *first = &p->pieces[img->patch];
+        sl_die("%s: record %ld: parent %lld, patch %d appears twice (first at %s: record %ld)",
+               rec->file, rec->num, (long long)p->id, img->patch, first->file, first->num);
+    }
+    piece *pc = &p->pieces[p->n_pieces++];
+    *pc = (piece){.patch = img->patch, .seq = all.seq++, .file = rec->file, .num = rec->num};
+    sl_table_init(&pc->est);
+    sl_table_init(&pc->truth);
+    take_interior(&pc->est, scratch, rec, opt.key, img);
+    if (p->has_truth)
+        take_interior(&pc->truth, scratch, rec, "truth", img);
+    all.n_images++;
+    /* As many pieces as patches: every one once, or a duplicate to report
+     * now; either way the tables need not wait for the end of the input. */
+    if (p->n_pieces == p->patches)
+        complete(p);
+}
+
+/* A catalog record (an earlier sl-merge's output) stands for its image whole. */
+static void add_catalog(const sl_record *rec)
+{
+    sl_err err;
+    int64_t id, v;
+    if (sl_rec_int(rec, "id", INT64_MIN, INT64_MAX, &id, &err) < 0)
+        sl_die_err(&err);
+    int is_new;
+    parent *p = parent_get(id, &is_new);
+    if (!is_new)
+        sl_die("%s: record %ld: image %lld appears twice (first at %s: record %ld)", rec->file,
+               rec->num, (long long)id, p->file, p->num);
+    p->from = FROM_CATALOG;
+    p->file = rec->file;
+    p->num = rec->num;
+    p->patches = 1;
+    if (sl_rec_int(rec, "width", 1, SL_MAX_SIDE, &v, &err) < 0)
+        sl_die_err(&err);
+    p->width = (int)v;
+    if (sl_rec_int(rec, "height", 1, SL_MAX_SIDE, &v, &err) < 0)
+        sl_die_err(&err);
+    p->height = (int)v;
+    const msgpack_object *bands = sl_rec_get(rec, "bands");
+    if (!bands || bands->type != MSGPACK_OBJECT_ARRAY || bands->via.array.size < 1 ||
+        bands->via.array.size > SL_MAX_BANDS)
+        sl_die("%s: record %ld: key 'bands': expected array of 1 to %d band names", rec->file,
+               rec->num, SL_MAX_BANDS);
+    p->n_bands = (int)bands->via.array.size;
+    for (int b = 0; b < p->n_bands; b++) {
+        const msgpack_object *o = &bands->via.array.ptr[b];
+        if (o->type != MSGPACK_OBJECT_STR || o->via.str.size < 1 || o->via.str.size > 15)
+            sl_die("%s: record %ld: key 'bands': element %d: expected a band name of 1 to 15 "
+                   "characters", rec->file, rec->num, b);
+        snprintf(p->bands[b], sizeof p->bands[b], "%.*s", (int)o->via.str.size, o->via.str.ptr);
+    }
+    if (sl_rec_num(rec, "pixel_scale", &p->pixel_scale, &err) < 0)
+        sl_die_err(&err);
+    p->has_zero_point = sl_rec_get(rec, "zero_point") != NULL;
+    p->has_truth = carries_truth(rec);
+    if ((p->has_zero_point &&
+         sl_rec_nums(rec, "zero_point", p->zero_point, (size_t)p->n_bands, &err) < 0) ||
+        sl_table_read(&p->est, rec, opt.key, &err) < 0 ||
+        (p->has_truth && sl_table_read(&p->truth, rec, "truth", &err) < 0))
+        sl_die_err(&err);
+    if (!(p->raw = malloc(rec->raw_len)))
+        sl_die("out of memory");
+    memcpy(p->raw, rec->raw, rec->raw_len);
+    p->raw_len = rec->raw_len;
+}
+
+static int by_id(const void *a, const void *b)
+{
+    const parent *p = a, *q = b;
+    return p->id < q->id ? -1 : p->id > q->id;
+}
+
+/* ---- Writing ----------------------------------------------------------------- */
+
+static void write_catalog(sl_writer *w, const parent *p)
+{
+    sl_err err;
+    if (p->raw) {
+        sl_record rec = {.raw = p->raw, .raw_len = p->raw_len};
+        if (sl_writer_raw(w, &rec, &err) < 0)
+            sl_die_err(&err);
+        return;
+    }
+    msgpack_packer *pk = sl_writer_begin(w, "catalog", 7 + p->has_zero_point + p->has_truth);
+    sl_pack_kv_int(pk, "id", p->id);
+    sl_pack_kv_int(pk, "width", p->width);
+    sl_pack_kv_int(pk, "height", p->height);
+    sl_pack_str(pk, "bands");
+    msgpack_pack_array(pk, (uint32_t)p->n_bands);
+    for (int b = 0; b < p->n_bands; b++)
+        sl_pack_str(pk, p->bands[b]);
+    sl_pack_kv_num(pk, "pixel_scale", p->pixel_scale);
+    if (p->has_zero_point)
+        sl_pack_kv_nums(pk, "zero_point", p->zero_point, (size_t)p->n_bands);
+    sl_pack_str(pk, opt.key);
+    sl_table_pack(pk, &p->est);
+    if (p->has_truth) {
+        sl_pack_str(pk, "truth");
+        sl_table_pack(pk, &p->truth);
+    }
+}
+
+/* One flat table of every parent's rows, each row tagged with its image id. */
+static long long *flatten(sl_table *dst, int truth)
+{
+    size_t n = 0;
+    for (int i = 0; i < all.n; i++)
+        n += (size_t)(truth ? all.p[i].truth.n : all.p[i].est.n);
+    long long *ids = malloc((n + 1) * sizeof *ids);
+    if (!ids)
+        sl_die("out of memory");
+    sl_err err;
+    for (int i = 0; i < all.n; i++) {
+        const parent *p = &all.p[i];
+        if (truth && !p->has_truth)
+            continue;
+        if (!same_bands(p, all.p[0].n_bands, all.p[0].bands)) {
+            char a[300], b[300];
+            format_bands(a, sizeof a, p->n_bands, p->bands);
+            format_bands(b, sizeof b, all.p[0].n_bands, all.p[0].bands);
+            sl_die("image %lld: bands %s differ from image %lld's %s: one table cannot hold "
+                   "both", (long long)p->id, a, (long long)all.p[0].id, b);
+        }
+        for (int r = 0; r < (truth ? p->truth.n : p->est.n); r++)
+            ids[dst->n + r] = p->id;
+        if (sl_table_append(dst, truth ? &p->truth : &p->est, NULL, 0, 0, 0, &err) < 0)
+            sl_die("image %lld: key '%s': %s", (long long)p->id, truth ? "truth" : opt.key,
+                   err.msg);
+    }
+    return ids;
+}
+
+static void write_table(void)
+{
+    sl_err err;
+    sl_table est, truth;
+    sl_table_init(&est);
+    sl_table_init(&truth);
+    int any_truth = 0;
+    for (int i = 0; i < all.n; i++)
+        any_truth |= all.p[i].has_truth;
+    long long *est_ids = flatten(&est, 0);
+    long long *truth_ids = any_truth && opt.format == FORMAT_FITS ? flatten(&truth, 1) : NULL;
+    const char *bands[SL_MAX_BANDS];
+    int n_bands = all.n ? all.p[0].n_bands : 0;
+    for (int b = 0; b < n_bands; b++)
+        bands[b] = all.p[0].bands[b];
+    sl_table_out out[2] = {
+        {.t = &est, .extname = "ESTIMATE", .id_name = "image", .ids = est_ids, .bands = bands,
+         .n_bands = n_bands},
+        {.t = &truth, .extname = "TRUTH", .id_name = "image", .ids = truth_ids,
+         .bands = bands, .n_bands = n_bands}};
+    if (opt.format == FORMAT_FITS) {
+        char creator[64];
+        snprintf(creator, sizeof creator, "sl-merge %s", SL_VERSION);
+        sl_fits_key key = SL_FITS_KEY_S("CREATOR", creator, "the program that wrote the file");
+        if (sl_table_write_fits(sl_cli_state.output, out, truth_ids ? 2 : 1, &key, 1, &err) < 0)
+            sl_die_err(&err);
+    } else {
+        sl_textout text;
+        if (sl_textout_open(&text, sl_cli_state.output, &err) < 0)
+            sl_die_err(&err);
+        if (sl_table_write_csv(text.f, &out[0], &err) < 0) {
+            sl_textout_abort(&text);
+            sl_die_err(&err);
+        }
+        int rc = sl_textout_close(&text, &err);
+        if (rc < 0)
+            sl_die_err(&err);
+        if (rc > 0)
+            sl_exit_pipe_closed();
+    }
+    free(est_ids);
+    free(truth_ids);
+    sl_table_free(&est);
+    sl_table_free(&truth);
+}
+
+/* ---- Main ------------------------------------------------------------------- */
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static void pick_format(void)
+{
+    const char *out = sl_cli_state.output;
+    if (!opt.format_given && out)
+        opt.format = ends_with(out, ".fits") || ends_with(out, ".fit") ? FORMAT_FITS
+                     : ends_with(out, ".csv")                          ? FORMAT_CSV
+                                                                        : FORMAT_RECORDS;
+    if (opt.format == FORMAT_FITS && (!out || strcmp(out, "-") == 0))
+        sl_usage_error("--fits needs -o FILE: a FITS file is not written to a pipe");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longs[] = {{"fits", no_argument, NULL, OPT_FITS},
+                                          {"csv", no_argument, NULL, OPT_CSV},
+                                          {"key", required_argument, NULL, 'k'},
+                                          {NULL, 0, NULL, 0}};
+    const sl_cli_spec spec = {"sl-merge", usage, "k:", longs, on_option, 0, 1};
+    sl_cli_parse(&spec, argc, argv);
+    pick_format();
+
+    sl_err err;
+    int n = sl_cli_state.n_inputs;
+    /* Static: memory still reachable when sl_die() exits from deep inside. */
+    static sl_reader **in;
+    in = sl_cli_open_inputs(opt.format == FORMAT_RECORDS);
+    sl_writer *w = NULL;
+    if (opt.format == FORMAT_RECORDS) {
+        if (!(w = sl_writer_open(sl_cli_state.output, &err)))
+            sl_die_err(&err);
+        sl_cli_register_writer(w);
+        sl_provenance prov = sl_cli_provenance();
+        if (sl_writer_header(w, &prov, in, (size_t)n, &err) < 0)
+            sl_die_err(&err);
+    }
+
+    sl_image img;
+    sl_table scratch;
+    sl_image_init(&img);
+    sl_table_init(&scratch);
+    sl_record rec;
+    for (int i = 0; i < n; i++) {
+        int rc;
+        while ((rc = sl_read(in[i], &rec, &err)) >= 0) {
+            if (strcmp(rec.type, "image") == 0) {
+                add_image(&rec, &img, &scratch);
+            } else if (strcmp(rec.type, "catalog") == 0) {
+                add_catalog(&rec);
+            } else if (w) { /* records of other kinds pass through, in input order */
+                if (sl_writer_raw(w, &rec, &err) < 0)
+                    sl_die_err(&err);
+            } else {
+                all.skipped++;
+            }
+        }
+        if (rc < -1)
+            sl_die_err(&err);
+    }
+    sl_image_free(&img);
+    sl_table_free(&scratch);
+
+    /* Sorted first, so that the first incomplete parent reported is the same
+     * whatever the order of the input. */
+    qsort(all.p, (size_t)all.n, sizeof *all.p, by_id);
+    long sources = 0;
+    for (int i = 0; i < all.n; i++) {
+        complete(&all.p[i]);
+        sources += all.p[i].est.n;
+    }
+    if (w) {
+        for (int i = 0; i < all.n && !sl_writer_pipe_closed(w); i++)
+            write_catalog(w, &all.p[i]);
+        if (sl_writer_pipe_closed(w))
+            sl_exit_pipe_closed();
+        if (sl_writer_close(w, in, (size_t)n, &err) < 0)
+            sl_die_err(&err);
+        sl_cli_register_writer(NULL);
+    } else {
+        write_table();
+    }
+    sl_cli_close_inputs(in);
+    if (all.skipped)
+        sl_note("%ld records that are neither images nor catalogs left out of the table",
+                all.skipped);
+    sl_cli_summary("%ld images into %d catalogs of %ld sources", all.n_images, all.n, sources);
+    for (int i = 0; i < all.n; i++) {
+        sl_table_free(&all.p[i].est);
+        sl_table_free(&all.p[i].truth);
+        free(all.p[i].pieces);
+        free(all.p[i].raw);
+    }
+    free(all.p);
+    free(all.slot);
+    return SL_EXIT_OK;
+}
