@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rng.h"
 #include "tile.h"
 
 const double sl_encode_levels[SL_ENCODE_N_LEVELS] = {0.05, 0.16, 0.5, 0.84, 0.95};
@@ -23,6 +24,8 @@ struct sl_encoder {
     int have[SL_N_TASKS];
     int max_batch, threads, at_catalog;
     double threshold;
+    int n_samples;
+    uint64_t seed;
     /* Columns, set up by setup_columns for the models present. */
     coord_cols cols[SL_N_TASKS][SL_TASK_MAX_FACTORS][SL_FAMILY_MAX_DIM];
     int col_lens_mu, col_lens_chol;
@@ -397,10 +400,10 @@ static int cmp_detection(const void *a, const void *b)
     return p->gy != q->gy ? (p->gy > q->gy) - (p->gy < q->gy) : (p->gx > q->gx) - (p->gx < q->gx);
 }
 
-/* Runs detect over the interior; appends the tiles above the threshold to
- * *det (sorted by tile row, then column). */
-static int detect(sl_encoder *e, const sl_image *img, const float *norm, detection **det,
-                  int *n_det, sl_err *err)
+/* Runs detect over the interior; appends the tiles with P(source) above the
+ * threshold to *det (sorted by tile row, then column). */
+static int detect(sl_encoder *e, const sl_image *img, const float *norm, double threshold,
+                  detection **det, int *n_det, sl_err *err)
 {
     const sl_model *m = &e->model[SL_TASK_DETECT];
     const sl_task *t = &m->task;
@@ -448,7 +451,7 @@ static int detect(sl_encoder *e, const sl_image *img, const float *norm, detecti
                 const float *base = out + (size_t)k * t->n_outputs * g2 +
                                     (size_t)(off + c / P) * grid + off + c % P;
                 float p_logit = base[(size_t)t->factor[0].out * g2];
-                if (!(1 / (1 + exp(-(double)p_logit)) > e->threshold))
+                if (!(1 / (1 + exp(-(double)p_logit)) > threshold))
                     continue;
                 if (*n_det == cap) {
                     cap = cap ? 2 * cap : 64;
@@ -480,35 +483,61 @@ static void detection_xy(const sl_task *t, const sl_image *img, const detection 
     *y = (d->gy + v) * t->tile - img->y0;
 }
 
-/* Runs a cut-out encoder at rows [0, est->n) of the estimate (positions x, y)
- * and writes its factors. */
-static int run_cutouts(sl_encoder *e, sl_task_kind kind, const sl_image *img, const float *norm,
-                       sl_table *est, sl_err *err)
+/* Runs a cut-out encoder at n positions (image pixels): its raw outputs,
+ * [n][n_outputs], malloc'ed.  NULL on error. */
+static float *run_at(sl_encoder *e, sl_task_kind kind, const sl_image *img, const float *norm,
+                     const double *xs, const double *ys, int n, sl_err *err)
 {
-    const sl_model *m = &e->model[kind];
-    const sl_task *t = &m->task;
+    const sl_task *t = &e->model[kind].task;
     int side = t->cutout;
     size_t in_size = sl_task_input_size(t);
     float *in = input_buffer(e, (size_t)e->max_batch * in_size, err);
-    if (!in)
-        return -1;
-    int cx = sl_table_find(est, "x"), cy = sl_table_find(est, "y");
-    for (int r0 = 0; r0 < est->n; r0 += e->max_batch) {
-        int batch = est->n - r0 < e->max_batch ? est->n - r0 : e->max_batch;
+    float *out = malloc(((size_t)n * t->n_outputs + 1) * sizeof *out);
+    if (!in || !out) {
+        free(out);
+        sl_err_set(err, "out of memory for %d cut-outs", n);
+        return NULL;
+    }
+    for (int r0 = 0; r0 < n; r0 += e->max_batch) {
+        int batch = n - r0 < e->max_batch ? n - r0 : e->max_batch;
         for (int k = 0; k < batch; k++) {
-            double x = *sl_table_at(est, cx, r0 + k), y = *sl_table_at(est, cy, r0 + k);
+            double x = xs[r0 + k], y = ys[r0 + k];
             int px = (int)floor(x) - side / 2, py = (int)floor(y) - side / 2;
-            if (!window_inside(img, px, py, side))
-                return window_error(img, sl_task_name(kind), px, py, side, err);
+            if (!window_inside(img, px, py, side)) {
+                free(out);
+                window_error(img, sl_task_name(kind), px, py, side, err);
+                return NULL;
+            }
             sl_cutout(norm, img->width, img->height, t->n_bands, x, y, side, 0,
                       in + (size_t)k * in_size);
         }
-        const float *out = sl_nn_forward(m->net, in, batch, 0);
-        for (int k = 0; k < batch; k++)
-            for (int f = 0; f < t->n_factors; f++)
-                put_factor(e, est, t, f, out + (size_t)k * t->n_outputs + t->factor[f].out,
-                           r0 + k, 0, 1);
+        memcpy(out + (size_t)r0 * t->n_outputs, sl_nn_forward(e->model[kind].net, in, batch, 0),
+               (size_t)batch * t->n_outputs * sizeof *out);
     }
+    return out;
+}
+
+/* Runs a cut-out encoder at the estimate's positions and writes its factors. */
+static int run_cutouts(sl_encoder *e, sl_task_kind kind, const sl_image *img, const float *norm,
+                       sl_table *est, sl_err *err)
+{
+    const sl_task *t = &e->model[kind].task;
+    int cx = sl_table_find(est, "x"), cy = sl_table_find(est, "y");
+    double *xy = malloc(((size_t)est->n * 2 + 1) * sizeof *xy);
+    if (!xy)
+        return sl_err_set(err, "out of memory for %d sources", est->n);
+    for (int r = 0; r < est->n; r++) {
+        xy[r] = *sl_table_at(est, cx, r);
+        xy[est->n + r] = *sl_table_at(est, cy, r);
+    }
+    float *out = run_at(e, kind, img, norm, xy, xy + est->n, est->n, err);
+    free(xy);
+    if (!out)
+        return -1;
+    for (int r = 0; r < est->n; r++)
+        for (int f = 0; f < t->n_factors; f++)
+            put_factor(e, est, t, f, out + (size_t)r * t->n_outputs + t->factor[f].out, r, 0, 1);
+    free(out);
     return 0;
 }
 
@@ -530,8 +559,180 @@ static void put_points(const sl_encoder *e, sl_table *est, int n_bands)
     }
 }
 
+/* ---- Joint posterior samples ---------------------------------------------- */
+
+/* One sampled source while its catalog is being drawn: its random stream
+ * (of its tile, so that a sample does not depend on how the image was cut
+ * into patches) and what has been drawn so far. */
+typedef struct draw {
+    sl_rng rng;
+    sl_source src;
+} draw;
+
+/* Draws a galaxy's flux and shape from the galaxy factors starting at factor
+ * f0 of t (the galaxy task's, or the lens task's source factors). */
+static void draw_galaxy(const sl_task *t, int f0, const float *raw, sl_rng *r, double *flux,
+                        sl_shape *sh)
+{
+    double y[SL_FAMILY_MAX_DIM];
+    int f = f0;
+    for (int b = 0; b < t->n_bands; b++, f++) {
+        sl_family_sample(&t->factor[f].fam, raw + t->factor[f].out, r, y);
+        flux[b] = y[0];
+    }
+    double *shape[6] = {&sh->disk_frac, &sh->disk_q, &sh->bulge_q, &sh->angle, &sh->disk_a,
+                        &sh->bulge_a};
+    for (int k = 0; k < 6; k++, f++) {
+        sl_family_sample(&t->factor[f].fam, raw + t->factor[f].out, r, y);
+        *shape[k] = y[0];
+    }
+}
+
+/* Runs model `kind` at the sources of d selected by `want` (all when NULL)
+ * and hands each its outputs. */
+typedef void (*draw_step)(const sl_task *t, const float *raw, draw *d);
+
+static int draw_stage(sl_encoder *e, sl_task_kind kind, const sl_image *img, const float *norm,
+                      draw *d, int n, int want_galaxy, int want_lens, draw_step step, sl_err *err)
+{
+    if (!e->have[kind])
+        return 0;
+    const sl_task *t = &e->model[kind].task;
+    int *idx = malloc(((size_t)n + 1) * sizeof *idx), m = 0;
+    double *xy = calloc((size_t)n * 2 + 1, sizeof *xy);
+    if (!idx || !xy) {
+        free(idx);
+        free(xy);
+        return sl_err_set(err, "out of memory for %d sampled sources", n);
+    }
+    for (int i = 0; i < n; i++)
+        if ((!want_galaxy || d[i].src.galaxy) && (!want_lens || d[i].src.lens))
+            idx[m++] = i;
+    for (int k = 0; k < m; k++) {
+        xy[k] = d[idx[k]].src.x;
+        xy[m + k] = d[idx[k]].src.y;
+    }
+    float *out = run_at(e, kind, img, norm, xy, xy + m, m, err);
+    if (out)
+        for (int k = 0; k < m; k++)
+            step(t, out + (size_t)k * t->n_outputs, &d[idx[k]]);
+    free(out);
+    free(idx);
+    free(xy);
+    return out ? 0 : -1;
+}
+
+static void step_classify(const sl_task *t, const float *raw, draw *d)
+{
+    double y;
+    sl_family_sample(&t->factor[0].fam, raw + t->factor[0].out, &d->rng, &y);
+    d->src.galaxy = y > 0.5;
+}
+
+static void step_galaxy(const sl_task *t, const float *raw, draw *d)
+{
+    draw_galaxy(t, 0, raw, &d->rng, d->src.flux, &d->src.shape);
+}
+
+static void step_lens_detect(const sl_task *t, const float *raw, draw *d)
+{
+    double y;
+    sl_family_sample(&t->factor[0].fam, raw + t->factor[0].out, &d->rng, &y);
+    d->src.lens = y > 0.5;
+}
+
+static void step_lens(const sl_task *t, const float *raw, draw *d)
+{
+    double y[SL_FAMILY_MAX_DIM];
+    sl_family_sample(&t->factor[0].fam, raw + t->factor[0].out, &d->rng, y);
+    sl_source *s = &d->src;
+    s->theta_e = y[0], s->e1 = y[1], s->e2 = y[2], s->src_dx = y[3], s->src_dy = y[4];
+    s->shear_g1 = s->shear_g2 = 0;
+    draw_galaxy(t, 1, raw, &d->rng, s->src_flux, &s->src_shape);
+}
+
+/* Sample k of the catalog: every tile of the interior holds a source with
+ * probability P(source), at a location drawn from its posterior; each
+ * downstream factor is then drawn given the values drawn above it, its
+ * encoder run at the drawn location, as the factorization of q says. */
+static int draw_catalog(sl_encoder *e, const sl_image *img, const float *norm,
+                        const detection *tiles, int n_tiles, int k, sl_catalog *cat, sl_err *err)
+{
+    const sl_task *t = &e->model[SL_TASK_DETECT].task;
+    draw *d = malloc(((size_t)n_tiles + 1) * sizeof *d);
+    if (!d)
+        return sl_err_set(err, "out of memory for %d tiles", n_tiles);
+    int n = 0;
+    for (int i = 0; i < n_tiles; i++) {
+        draw *dr = &d[n];
+        uint64_t stream = (uint64_t)img->parent << 40 ^ (uint64_t)tiles[i].gy << 20 ^
+                          (uint64_t)tiles[i].gx;
+        sl_rng_init(&dr->rng, e->seed, stream, (uint16_t)k);
+        double y[SL_FAMILY_MAX_DIM], u, v;
+        sl_family_sample(&t->factor[0].fam, tiles[i].raw + t->factor[0].out, &dr->rng, y);
+        if (y[0] < 0.5)
+            continue;
+        sl_family_sample(&t->factor[1].fam, tiles[i].raw + t->factor[1].out, &dr->rng, &u);
+        sl_family_sample(&t->factor[2].fam, tiles[i].raw + t->factor[2].out, &dr->rng, &v);
+        memset(&dr->src, 0, sizeof dr->src);
+        dr->src.x = (tiles[i].gx + u) * t->tile - img->x0;
+        dr->src.y = (tiles[i].gy + v) * t->tile - img->y0;
+        if (!in_interior(img, dr->src.x, dr->src.y))
+            continue;
+        for (int b = 0; b < t->n_bands; b++) {
+            sl_family_sample(&t->factor[3 + b].fam, tiles[i].raw + t->factor[3 + b].out,
+                             &dr->rng, y);
+            dr->src.flux[b] = y[0];
+        }
+        n++;
+    }
+    int rc = draw_stage(e, SL_TASK_CLASSIFY, img, norm, d, n, 0, 0, step_classify, err);
+    if (rc == 0)
+        rc = draw_stage(e, SL_TASK_GALAXY, img, norm, d, n, 1, 0, step_galaxy, err);
+    if (rc == 0)
+        rc = draw_stage(e, SL_TASK_LENS_DETECT, img, norm, d, n, 1, 0, step_lens_detect, err);
+    if (rc == 0)
+        rc = draw_stage(e, SL_TASK_LENS, img, norm, d, n, 1, 1, step_lens, err);
+    cat->n = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        sl_source *s = sl_catalog_add(cat);
+        if (!s) {
+            rc = sl_err_set(err, "out of memory for a sampled catalog");
+            break;
+        }
+        /* NaN for what the sample does not have: a star's shape, a non-lens's lens. */
+        sl_source blank = *s;
+        *s = d[i].src;
+        if (!s->galaxy)
+            s->shape = blank.shape;
+        if (!s->lens) {
+            s->theta_e = blank.theta_e, s->e1 = blank.e1, s->e2 = blank.e2;
+            s->shear_g1 = blank.shear_g1, s->shear_g2 = blank.shear_g2;
+            s->src_dx = blank.src_dx, s->src_dy = blank.src_dy;
+            memcpy(s->src_flux, blank.src_flux, sizeof s->src_flux);
+            s->src_shape = blank.src_shape;
+        }
+        s->sigma_v = s->z_lens = s->z_src = NAN;
+    }
+    if (rc == 0)
+        sl_catalog_round_f32(cat);
+    free(d);
+    return rc;
+}
+
+int sl_encoder_set_samples(sl_encoder *e, int n_samples, uint64_t seed, sl_err *err)
+{
+    if (n_samples < 0 || n_samples > 65536)
+        return sl_err_set(err, "%d samples: out of range [0, 65536]", n_samples);
+    if (n_samples && (e->at_catalog || !e->have[SL_TASK_DETECT]))
+        return sl_err_set(err, "posterior samples need a detect model (and no --at)");
+    e->n_samples = n_samples;
+    e->seed = seed;
+    return 0;
+}
+
 int sl_encode_image(sl_encoder *e, const sl_image *img, const sl_catalog *at, sl_table *est,
-                    long *n_nan, sl_err *err)
+                    sl_catalog *samples, long *n_nan, sl_err *err)
 {
     if (sl_encoder_check(e, img, err) < 0)
         return -1;
@@ -545,14 +746,18 @@ int sl_encode_image(sl_encoder *e, const sl_image *img, const sl_catalog *at, sl
     int n_det = 0, rc = 0;
     if (!e->at_catalog) {
         const sl_task *t = &e->model[SL_TASK_DETECT].task;
-        rc = detect(e, img, norm, &det, &n_det, err);
+        /* Samples need every tile; the estimate, those above the threshold. */
+        rc = detect(e, img, norm, e->n_samples ? -1 : e->threshold, &det, &n_det, err);
+        for (int k = 0; k < e->n_samples && rc == 0; k++)
+            rc = draw_catalog(e, img, norm, det, n_det, k, &samples[k], err);
         /* A tile at the image's edge may place its source beyond it: the
          * source is then not in this image (nor in any patch's interior). */
         int kept = 0;
         for (int i = 0; i < n_det && rc == 0; i++) {
             double x, y;
             detection_xy(t, img, &det[i], &x, &y);
-            if (in_interior(img, x, y))
+            double p = 1 / (1 + exp(-(double)det[i].raw[t->factor[0].out]));
+            if (in_interior(img, x, y) && p > e->threshold)
                 det[kept++] = det[i];
         }
         n_det = kept;

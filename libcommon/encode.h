@@ -29,6 +29,8 @@
 #ifndef SL_ENCODE_H
 #define SL_ENCODE_H
 
+#include <stdint.h>
+
 #include "catalog.h"
 #include "image.h"
 #include "model.h"
@@ -67,12 +69,23 @@ int sl_encoder_quantum(const sl_encoder *e);
 #define SL_ENCODE_SCALE_TOL 1e-3
 int sl_encoder_check(const sl_encoder *e, const sl_image *img, sl_err *err);
 
+/* Also draw n_samples joint samples of each image's catalog from the
+ * posterior, with seed: each tile holds a source with probability P(source)
+ * at a location drawn from its posterior, and each downstream encoder runs
+ * at the drawn location and its factor is drawn given the draws above it
+ * (class, then galaxy parameters, lens flag, lens parameters).  Draws come
+ * from random streams of (seed, parent image, tile, sample), so that the
+ * samples do not depend on how the image was cut into patches. */
+int sl_encoder_set_samples(sl_encoder *e, int n_samples, uint64_t seed, sl_err *err);
+
 /* Runs the cascade on img.  est receives one row per source in the image's
  * interior (its columns are set up on first use and kept: pass the same table
  * each time).  at: the catalog whose positions the cut-out encoders use (at_catalog
- * mode), else NULL.  *n_nan counts NaN pixels, which are masked (read as
+ * mode), else NULL.  samples: n_samples catalogs (initialized) that receive
+ * the posterior samples, in the image's pixels, as truth-form catalogs (NULL
+ * without samples).  *n_nan counts NaN pixels, which are masked (read as
  * background). */
 int sl_encode_image(sl_encoder *e, const sl_image *img, const sl_catalog *at, sl_table *est,
-                    long *n_nan, sl_err *err);
+                    sl_catalog *samples, long *n_nan, sl_err *err);
 
 #endif

@@ -378,6 +378,14 @@ int sl_obj_is_str(const msgpack_object *o, const char *s)
 /* Looks up one path component (not dotted) in a map. */
 static const msgpack_object *map_find(const msgpack_object *map, const char *key, size_t klen)
 {
+    /* In an array, a component of digits is an index: "samples.2.x". */
+    if (map && map->type == MSGPACK_OBJECT_ARRAY && klen > 0 && klen < 10 &&
+        strspn(key, "0123456789") >= klen) {
+        size_t i = 0;
+        for (size_t k = 0; k < klen; k++)
+            i = 10 * i + (size_t)(key[k] - '0');
+        return i < map->via.array.size ? &map->via.array.ptr[i] : NULL;
+    }
     if (!map || map->type != MSGPACK_OBJECT_MAP)
         return NULL;
     for (uint32_t i = 0; i < map->via.map.size; i++) {

@@ -73,7 +73,8 @@ int sl_reader_peek_header(sl_reader *r, sl_err *err);
 const char *sl_reader_last_header(const sl_reader *r, size_t *len);
 
 /* ---- Accessors -------------------------------------------------------------
- * Keys may be dotted paths into nested maps ("truth.flux").  The required
+ * Keys may be dotted paths into nested maps ("truth.flux"), a component of
+ * digits indexing an array ("samples.0.x").  The required
  * forms fail with "file: record N: key 'k': what was wrong"; sl_rec_get
  * returns NULL when the key is absent. */
 const msgpack_object *sl_obj_get(const msgpack_object *map, const char *key);

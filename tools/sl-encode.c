@@ -23,6 +23,9 @@ static const char usage[] =
     "      --threshold P     a tile holds a source when P(source) > P [0.5]\n"
     "      --at KEY          run the cut-out encoders at the sources of the records'\n"
     "                        KEY catalog (truth) instead of detecting\n"
+    "      --samples K       also K joint samples of each catalog from the posterior\n"
+    "                        (key samples: K catalogs in the truth's form) [0]\n"
+    "  -s, --seed INT        seed of the samples [1]\n"
     "      --batch N         samples per forward pass [64]\n"
     "      --no-pixels       drop pixels and background_map from the output records\n"
     "  -o, --output FILE     write FILE instead of standard output\n"
@@ -38,7 +41,7 @@ static const char usage[] =
     "  sl-simulate -n 100 | sl-encode -m detect.slm -m classify.slm -o est.slr\n"
     "  sl-encode --at truth -m lens.slm val.slr | sl-cat\n";
 
-enum { OPT_THRESHOLD = 256, OPT_AT, OPT_BATCH, OPT_NO_PIXELS };
+enum { OPT_THRESHOLD = 256, OPT_AT, OPT_BATCH, OPT_NO_PIXELS, OPT_SAMPLES };
 
 #define MAX_MODELS SL_N_TASKS
 
@@ -47,7 +50,7 @@ static struct {
     int n_models;
     double threshold;
     const char *at;
-    long batch;
+    long batch, samples;
     int no_pixels;
 } opt = {.threshold = 0.5, .batch = 64};
 
@@ -63,6 +66,7 @@ static int on_option(int c, const char *arg)
     case OPT_AT: opt.at = arg; break;
     case OPT_BATCH: opt.batch = sl_cli_long("--batch", arg, 1, 4096); break;
     case OPT_NO_PIXELS: opt.no_pixels = 1; break;
+    case OPT_SAMPLES: opt.samples = sl_cli_long("--samples", arg, 0, 65536); break;
     default: return -1;
     }
     return 0;
@@ -94,18 +98,20 @@ static void load_model(sl_encoder *e, const char *path)
 /* The input record with `estimate` set (replacing one already there). */
 static int dropped_key(const msgpack_object *key)
 {
-    if (sl_obj_is_str(key, "type") || sl_obj_is_str(key, "estimate"))
+    if (sl_obj_is_str(key, "type") || sl_obj_is_str(key, "estimate") ||
+        sl_obj_is_str(key, "samples"))
         return 1;
     return opt.no_pixels && (sl_obj_is_str(key, "pixels") || sl_obj_is_str(key, "background_map"));
 }
 
-static void write_estimate(sl_writer *out, const sl_record *rec, const sl_table *est)
+static void write_estimate(sl_writer *out, const sl_record *rec, const sl_table *est,
+                           const sl_catalog *samples)
 {
     const msgpack_object *root = &rec->root;
     uint32_t kept = 0;
     for (uint32_t i = 0; i < root->via.map.size; i++)
         kept += !dropped_key(&root->via.map.ptr[i].key);
-    msgpack_packer *pk = sl_writer_begin(out, "image", kept + 2);
+    msgpack_packer *pk = sl_writer_begin(out, "image", kept + 2 + (opt.samples > 0));
     for (uint32_t i = 0; i < root->via.map.size; i++) {
         if (dropped_key(&root->via.map.ptr[i].key))
             continue;
@@ -114,6 +120,12 @@ static void write_estimate(sl_writer *out, const sl_record *rec, const sl_table 
     }
     sl_pack_str(pk, "estimate");
     sl_table_pack(pk, est);
+    if (opt.samples) {
+        sl_pack_str(pk, "samples");
+        msgpack_pack_array(pk, (uint32_t)opt.samples);
+        for (long k = 0; k < opt.samples; k++)
+            sl_catalog_pack(pk, &samples[k]);
+    }
 }
 
 int main(int argc, char **argv)
@@ -124,9 +136,11 @@ int main(int argc, char **argv)
         {"at", required_argument, NULL, OPT_AT},
         {"batch", required_argument, NULL, OPT_BATCH},
         {"no-pixels", no_argument, NULL, OPT_NO_PIXELS},
+        {"samples", required_argument, NULL, OPT_SAMPLES},
         {NULL, 0, NULL, 0}};
     sl_cli_spec spec = {.tool = "sl-encode", .usage = usage, .short_opts = "m:",
-                        .long_opts = long_opts, .on_option = on_option, .reads_input = 1};
+                        .long_opts = long_opts, .on_option = on_option, .default_seed = 1,
+                        .reads_input = 1};
     sl_cli_parse(&spec, argc, argv);
     if (opt.n_models == 0)
         sl_usage_error("no model: give one or more with -m");
@@ -140,6 +154,13 @@ int main(int argc, char **argv)
         load_model(enc, opt.models[i]);
     if (!opt.at && !sl_encoder_model(enc, SL_TASK_DETECT))
         sl_usage_error("no detect model: give one with -m, or use --at truth");
+    if (opt.samples && opt.at)
+        sl_usage_error("--samples draws whole catalogs: it needs detection, not --at");
+    if (sl_encoder_set_samples(enc, (int)opt.samples, sl_cli_state.seed, &err) < 0)
+        sl_die_err(&err);
+    sl_catalog *samples = calloc((size_t)opt.samples + 1, sizeof *samples);
+    if (!samples)
+        sl_die("out of memory");
 
     sl_reader **in = sl_cli_open_inputs(1);
     sl_provenance prov = sl_cli_provenance();
@@ -170,9 +191,11 @@ int main(int argc, char **argv)
             if (sl_image_read(&img, &rec, &err) < 0 ||
                 (opt.at && sl_catalog_read(&at, &rec, opt.at, img.n_bands, &err) < 0))
                 sl_die_err(&err);
-            if (sl_encode_image(enc, &img, opt.at ? &at : NULL, &est, &n_nan, &err) < 0)
+            for (long k = 0; k < opt.samples; k++)
+                samples[k].n_bands = img.n_bands;
+            if (sl_encode_image(enc, &img, opt.at ? &at : NULL, &est, samples, &n_nan, &err) < 0)
                 sl_die("%s: record %ld: %s", rec.file, rec.num, err.msg);
-            write_estimate(out, &rec, &est);
+            write_estimate(out, &rec, &est, samples);
             if (sl_writer_pipe_closed(out))
                 sl_exit_pipe_closed();
             if (sl_writer_failed(out))
@@ -191,6 +214,9 @@ int main(int argc, char **argv)
     if (n_nan_total)
         sl_note("%ld NaN pixels masked (read as background)", n_nan_total);
     sl_catalog_free(&at);
+    for (long k = 0; k < opt.samples; k++)
+        sl_catalog_free(&samples[k]);
+    free(samples);
     sl_table_free(&est);
     sl_image_free(&img);
     sl_encoder_free(enc);

@@ -81,6 +81,7 @@ typedef struct piece {
     const char *file;  /* where it came from, for messages */
     long num;
     sl_table est, truth;
+    sl_table *samples; /* n_samples posterior samples (sl-encode --samples) */
 } piece;
 
 typedef enum { FROM_PATCHES, FROM_IMAGE, FROM_CATALOG } origin;
@@ -90,13 +91,14 @@ typedef struct parent {
     origin from;
     const char *file; /* its first record */
     long num;
-    int width, height, n_bands, patches, has_truth, has_zero_point;
+    int width, height, n_bands, patches, has_truth, has_zero_point, n_samples;
     char bands[SL_MAX_BANDS][16];
     double pixel_scale, zero_point[SL_MAX_BANDS];
     piece *pieces;
     int n_pieces, cap_pieces;
     int merged;          /* every patch came, and their rows are in est, truth */
     sl_table est, truth; /* merged (or read from a catalog record) */
+    sl_table *samples;   /* n_samples merged posterior samples */
     char *raw;           /* a catalog record as read, passed on unchanged */
     size_t raw_len;
 } parent;
@@ -251,6 +253,13 @@ static void complete(parent *p)
             sl_die("%s: record %ld: key '%s': %s", pc->file, pc->num, opt.key, err.msg);
         if (p->has_truth && sl_table_append(&p->truth, &pc->truth, NULL, 0, 0, 0, &err) < 0)
             sl_die("%s: record %ld: key 'truth': %s", pc->file, pc->num, err.msg);
+        for (int k = 0; k < p->n_samples; k++) {
+            if (sl_table_append(&p->samples[k], &pc->samples[k], NULL, 0, 0, 0, &err) < 0)
+                sl_die("%s: record %ld: key 'samples.%d': %s", pc->file, pc->num, k, err.msg);
+            sl_table_free(&pc->samples[k]);
+        }
+        free(pc->samples);
+        pc->samples = NULL;
         sl_table_free(&pc->est);
         sl_table_free(&pc->truth);
     }
@@ -314,6 +323,18 @@ static void take_interior(sl_table *dst, sl_table *scratch, const sl_record *rec
     free(rows);
 }
 
+/* The number of posterior samples a record carries (an array of catalogs). */
+static int n_samples_of(const sl_record *rec)
+{
+    const msgpack_object *o = sl_rec_get(rec, "samples");
+    if (!o)
+        return 0;
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size > 65536)
+        sl_die("%s: record %ld: key 'samples': expected an array of catalogs, got %s", rec->file,
+               rec->num, sl_obj_type_name(o));
+    return (int)o->via.array.size;
+}
+
 static void add_image(const sl_record *rec, sl_image *img, sl_table *scratch)
 {
     sl_err err;
@@ -337,7 +358,14 @@ static void add_image(const sl_record *rec, sl_image *img, sl_table *scratch)
         memcpy(p->zero_point, img->zero_point, sizeof p->zero_point);
         p->patches = img->patches;
         p->has_truth = carries_truth(rec);
+        p->n_samples = n_samples_of(rec);
+        if (!(p->samples = calloc((size_t)p->n_samples + 1, sizeof *p->samples)))
+            sl_die("out of memory");
     }
+    if (n_samples_of(rec) != p->n_samples)
+        sl_die("%s: record %ld: key 'samples': %d posterior samples, the first patch of parent "
+               "%lld has %d", rec->file, rec->num, n_samples_of(rec), (long long)p->id,
+               p->n_samples);
     if (p->n_pieces == p->cap_pieces) {
         int cap = p->cap_pieces ? 2 * p->cap_pieces : 4;
         piece *q = realloc(p->pieces, (size_t)cap * sizeof *q);
@@ -358,6 +386,13 @@ static void add_image(const sl_record *rec, sl_image *img, sl_table *scratch)
     take_interior(&pc->est, scratch, rec, opt.key, img);
     if (p->has_truth)
         take_interior(&pc->truth, scratch, rec, "truth", img);
+    if (!(pc->samples = calloc((size_t)p->n_samples + 1, sizeof *pc->samples)))
+        sl_die("out of memory");
+    for (int k = 0; k < p->n_samples; k++) {
+        char key[32];
+        snprintf(key, sizeof key, "samples.%d", k);
+        take_interior(&pc->samples[k], scratch, rec, key, img);
+    }
     all.n_images++;
     /* As many pieces as patches: every one once, or a duplicate to report
      * now; either way the tables need not wait for the end of the input. */
@@ -432,7 +467,8 @@ static void write_catalog(sl_writer *w, const parent *p)
             sl_die_err(&err);
         return;
     }
-    msgpack_packer *pk = sl_writer_begin(w, "catalog", 7 + p->has_zero_point + p->has_truth);
+    msgpack_packer *pk = sl_writer_begin(w, "catalog", 7 + p->has_zero_point + p->has_truth +
+                                                           (p->n_samples > 0));
     sl_pack_kv_int(pk, "id", p->id);
     sl_pack_kv_int(pk, "width", p->width);
     sl_pack_kv_int(pk, "height", p->height);
@@ -448,6 +484,12 @@ static void write_catalog(sl_writer *w, const parent *p)
     if (p->has_truth) {
         sl_pack_str(pk, "truth");
         sl_table_pack(pk, &p->truth);
+    }
+    if (p->n_samples) {
+        sl_pack_str(pk, "samples");
+        msgpack_pack_array(pk, (uint32_t)p->n_samples);
+        for (int k = 0; k < p->n_samples; k++)
+            sl_table_pack(pk, &p->samples[k]);
     }
 }
 
@@ -623,6 +665,9 @@ int main(int argc, char **argv)
     for (int i = 0; i < all.n; i++) {
         sl_table_free(&all.p[i].est);
         sl_table_free(&all.p[i].truth);
+        for (int k = 0; k < all.p[i].n_samples; k++)
+            sl_table_free(&all.p[i].samples[k]);
+        free(all.p[i].samples);
         free(all.p[i].pieces);
         free(all.p[i].raw);
     }

@@ -68,8 +68,8 @@ same_catalog() {
 
 @test "the output does not depend on -j or --batch" {
     sl-simulate -q -n 4 -s 10 -o img.slr
-    sl-encode -q $(models $all_models) --threshold 0.2 -j 1 img.slr -o a.slr
-    sl-encode -q $(models $all_models) --threshold 0.2 -j 2 --batch 5 img.slr -o b.slr
+    sl-encode -q $(models $all_models) --threshold 0.2 --samples 2 -j 1 img.slr -o a.slr
+    sl-encode -q $(models $all_models) --threshold 0.2 --samples 2 -j 2 --batch 5 img.slr -o b.slr
     cmp <(sl-cat --type image a.slr) <(sl-cat --type image b.slr)
 }
 
@@ -83,6 +83,36 @@ same_catalog() {
     sl-cat --full merged.slr | summary > b.txt
     [ "$(wc -l < a.txt)" -gt 30 ]
     same_catalog a.txt b.txt
+}
+
+@test "posterior samples: as many sources as P(source) says, the same whole or in patches" {
+    sl-simulate -q -n 1 -s 13 --set width=40 --set height=40 -o img.slr
+    # With threshold 0 every interior tile is a row: the expected count of a
+    # sample is the sum of P(source), its variance the sum of p (1 - p).
+    sl-encode -q $(models detect classify lens-detect lens) --threshold 0 --samples 300 -s 4 img.slr -o s.slr
+    sl-cat --full --type image s.slr | jq -r '
+        ([.estimate.p_source[]] | add) as $m | ([.estimate.p_source[] | . * (1 - .)] | add) as $v
+        | ([.samples[].n] | add / length) as $mean
+        | "\($m) \($v) \($mean) \(.samples | length)"' > stats.txt
+    read -r m v mean k < stats.txt
+    [ "$k" = 300 ]
+    awk -v m="$m" -v v="$v" -v x="$mean" 'BEGIN { exit !((x - m) ^ 2 < 16 * v / 300) }'
+    # Every sampled lens is a sampled galaxy, with lens parameters.
+    [ "$(sl-cat --full --type image s.slr | jq '[.samples[] | . as $c | range($c.n)
+        | select($c.lens[.] == 1) | $c.galaxy[.] == 1 and ($c.theta_e[.] | isnan | not)] | all')" = true ]
+    # Samples come from the tiles' own random streams: patches give the same.
+    sl-encode -q $(models $all_models) --samples 3 img.slr | sl-merge -q -o w.slr
+    sl-tile -q $(models $all_models) --patch 16 img.slr |
+        sl-encode -q $(models $all_models) --samples 3 --no-pixels | sl-merge -q -o p.slr
+    for f in w p; do
+        sl-cat --full --type catalog $f.slr | jq -r '.samples | to_entries[] | .key as $k | .value as $c
+            | range($c.n) | [$k, $c.galaxy[.], $c.lens[.], $c.flux[.], $c.theta_e[.], $c.x[.], $c.y[.]] | @tsv' |
+            sort > $f.txt
+    done
+    [ "$(wc -l < w.txt)" -gt 0 ]
+    [ "$(wc -l < w.txt)" -eq "$(wc -l < p.txt)" ]
+    paste w.txt p.txt | awk -F'\t' '$1 != $8 || $2 != $9 || $3 != $10 || $4 != $11 || $5 != $12 ||
+        ($6 - $13) ^ 2 > 1e-8 || ($7 - $14) ^ 2 > 1e-8 { bad = 1 } END { exit bad }'
 }
 
 @test "--at truth encodes each true source in the interior, in order" {
