@@ -22,7 +22,7 @@ typedef struct coord_cols {
 struct sl_encoder {
     sl_model model[SL_N_TASKS];
     int have[SL_N_TASKS];
-    int max_batch, threads, at_catalog;
+    int max_batch, threads, at_catalog, gated;
     double threshold;
     int n_samples;
     uint64_t seed;
@@ -47,6 +47,7 @@ sl_encoder *sl_encoder_new(int max_batch, int threads, double threshold, int at_
     e->threads = threads;
     e->threshold = threshold;
     e->at_catalog = at_catalog;
+    e->gated = !at_catalog;
     return e;
 }
 
@@ -517,28 +518,51 @@ static float *run_at(sl_encoder *e, sl_task_kind kind, const sl_image *img, cons
     return out;
 }
 
-/* Runs a cut-out encoder at the estimate's positions and writes its factors. */
+/* Whether the cascade runs encoder `kind` at row r: in the gated cascade
+ * (the default) the galaxy and lens-detect encoders see the sources classified
+ * as galaxies and the lens encoder the galaxies classified as lens systems;
+ * otherwise every encoder sees every source. */
+static int wanted(const sl_encoder *e, sl_task_kind kind, const sl_table *est, int r)
+{
+    if (!e->gated || kind == SL_TASK_CLASSIFY)
+        return 1;
+    int c_pg = sl_table_find(est, "p_galaxy"), c_pl = sl_table_find(est, "p_lens");
+    int galaxy = c_pg < 0 || *sl_table_at(est, c_pg, r) > 0.5f;
+    if (kind != SL_TASK_LENS)
+        return galaxy;
+    return galaxy && (c_pl < 0 || *sl_table_at(est, c_pl, r) > 0.5f);
+}
+
+/* Runs a cut-out encoder at the estimate's positions (those the cascade
+ * wants it at) and writes its factors; the other rows keep NaN. */
 static int run_cutouts(sl_encoder *e, sl_task_kind kind, const sl_image *img, const float *norm,
                        sl_table *est, sl_err *err)
 {
     const sl_task *t = &e->model[kind].task;
-    int cx = sl_table_find(est, "x"), cy = sl_table_find(est, "y");
+    int cx = sl_table_find(est, "x"), cy = sl_table_find(est, "y"), n = 0;
+    int *rows = malloc(((size_t)est->n + 1) * sizeof *rows);
     double *xy = malloc(((size_t)est->n * 2 + 1) * sizeof *xy);
-    if (!xy)
+    if (!rows || !xy) {
+        free(rows);
+        free(xy);
         return sl_err_set(err, "out of memory for %d sources", est->n);
-    for (int r = 0; r < est->n; r++) {
-        xy[r] = *sl_table_at(est, cx, r);
-        xy[est->n + r] = *sl_table_at(est, cy, r);
     }
-    float *out = run_at(e, kind, img, norm, xy, xy + est->n, est->n, err);
-    free(xy);
-    if (!out)
-        return -1;
     for (int r = 0; r < est->n; r++)
+        if (wanted(e, kind, est, r))
+            rows[n++] = r;
+    for (int k = 0; k < n; k++) {
+        xy[k] = *sl_table_at(est, cx, rows[k]);
+        xy[n + k] = *sl_table_at(est, cy, rows[k]);
+    }
+    float *out = run_at(e, kind, img, norm, xy, xy + n, n, err);
+    free(xy);
+    for (int k = 0; out && k < n; k++)
         for (int f = 0; f < t->n_factors; f++)
-            put_factor(e, est, t, f, out + (size_t)r * t->n_outputs + t->factor[f].out, r, 0, 1);
+            put_factor(e, est, t, f, out + (size_t)k * t->n_outputs + t->factor[f].out, rows[k],
+                       0, 1);
+    free(rows);
     free(out);
-    return 0;
+    return out ? 0 : -1;
 }
 
 /* The point values: class by probability 1/2, flux by class. */
@@ -718,6 +742,11 @@ static int draw_catalog(sl_encoder *e, const sl_image *img, const float *norm,
         sl_catalog_round_f32(cat);
     free(d);
     return rc;
+}
+
+void sl_encoder_set_gated(sl_encoder *e, int gated)
+{
+    e->gated = gated;
 }
 
 int sl_encoder_set_samples(sl_encoder *e, int n_samples, uint64_t seed, sl_err *err)

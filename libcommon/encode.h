@@ -8,9 +8,13 @@
  *      P(source) above the threshold become sources.
  *   2. classify, galaxy, lens-detect, lens: source-centred cut-outs at the
  *      detected locations (the posterior means), in batches.  Each factor is
- *      reported for every source, conditional on its upstream values as it was
- *      trained: galaxy parameters as if the source were a galaxy, lens
- *      parameters as if it were a lens system.
+ *      conditional on its upstream values, as it was trained: galaxy
+ *      parameters as if the source were a galaxy, lens parameters as if it
+ *      were a lens system.  The cascade is gated by default, as the
+ *      factorization is used: the galaxy and lens-detect encoders run at the
+ *      sources classified as galaxies (P(galaxy) > 1/2), the lens encoder at
+ *      the galaxies classified as lens systems; ungated, every encoder
+ *      reports its factor for every source.
  *
  * Instead of detecting, the cut-out encoders can run at the positions of a
  * given catalog (the truth of a simulation): that evaluates each factor
@@ -68,6 +72,10 @@ int sl_encoder_quantum(const sl_encoder *e);
  * sizes is far below what the encoders resolve. */
 #define SL_ENCODE_SCALE_TOL 1e-3
 int sl_encoder_check(const sl_encoder *e, const sl_image *img, sl_err *err);
+
+/* Gated cascade (the default, except at given positions) or every encoder
+ * at every source. */
+void sl_encoder_set_gated(sl_encoder *e, int gated);
 
 /* Also draw n_samples joint samples of each image's catalog from the
  * posterior, with seed: each tile holds a source with probability P(source)

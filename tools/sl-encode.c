@@ -21,6 +21,8 @@ static const char usage[] =
     "  -m, --model FILE      a model from sl-train; one per task (detect, classify,\n"
     "                        galaxy, lens-detect, lens), detect required unless --at\n"
     "      --threshold P     a tile holds a source when P(source) > P [0.5]\n"
+    "      --all-factors     run every encoder at every source (by default galaxy\n"
+    "                        and lens-detect run at galaxies, lens at lens systems)\n"
     "      --at KEY          run the cut-out encoders at the sources of the records'\n"
     "                        KEY catalog (truth) instead of detecting\n"
     "      --samples K       also K joint samples of each catalog from the posterior\n"
@@ -41,7 +43,7 @@ static const char usage[] =
     "  sl-simulate -n 100 | sl-encode -m detect.slm -m classify.slm -o est.slr\n"
     "  sl-encode --at truth -m lens.slm val.slr | sl-cat\n";
 
-enum { OPT_THRESHOLD = 256, OPT_AT, OPT_BATCH, OPT_NO_PIXELS, OPT_SAMPLES };
+enum { OPT_THRESHOLD = 256, OPT_AT, OPT_BATCH, OPT_NO_PIXELS, OPT_SAMPLES, OPT_ALL };
 
 #define MAX_MODELS SL_N_TASKS
 
@@ -51,7 +53,7 @@ static struct {
     double threshold;
     const char *at;
     long batch, samples;
-    int no_pixels;
+    int no_pixels, all_factors;
 } opt = {.threshold = 0.5, .batch = 64};
 
 static int on_option(int c, const char *arg)
@@ -66,6 +68,7 @@ static int on_option(int c, const char *arg)
     case OPT_AT: opt.at = arg; break;
     case OPT_BATCH: opt.batch = sl_cli_long("--batch", arg, 1, 4096); break;
     case OPT_NO_PIXELS: opt.no_pixels = 1; break;
+    case OPT_ALL: opt.all_factors = 1; break;
     case OPT_SAMPLES: opt.samples = sl_cli_long("--samples", arg, 0, 65536); break;
     default: return -1;
     }
@@ -136,6 +139,7 @@ int main(int argc, char **argv)
         {"at", required_argument, NULL, OPT_AT},
         {"batch", required_argument, NULL, OPT_BATCH},
         {"no-pixels", no_argument, NULL, OPT_NO_PIXELS},
+        {"all-factors", no_argument, NULL, OPT_ALL},
         {"samples", required_argument, NULL, OPT_SAMPLES},
         {NULL, 0, NULL, 0}};
     sl_cli_spec spec = {.tool = "sl-encode", .usage = usage, .short_opts = "m:",
@@ -156,6 +160,8 @@ int main(int argc, char **argv)
         sl_usage_error("no detect model: give one with -m, or use --at truth");
     if (opt.samples && opt.at)
         sl_usage_error("--samples draws whole catalogs: it needs detection, not --at");
+    if (opt.all_factors)
+        sl_encoder_set_gated(enc, 0);
     if (sl_encoder_set_samples(enc, (int)opt.samples, sl_cli_state.seed, &err) < 0)
         sl_die_err(&err);
     sl_catalog *samples = calloc((size_t)opt.samples + 1, sizeof *samples);

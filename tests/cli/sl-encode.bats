@@ -46,7 +46,7 @@ same_catalog() {
 
 @test "every source gets every factor's summaries" {
     sl-simulate -q -n 3 -s 9 -o img.slr
-    run sl-encode -q $(models $all_models) --threshold 0.2 img.slr -o est.slr
+    run sl-encode -q $(models $all_models) --threshold 0.2 --all-factors img.slr -o est.slr
     assert_status 0
     e=$(sl-cat --full --type image est.slr | head -1 | jq -c '.estimate')
     n=$(echo "$e" | jq '.n')
@@ -64,6 +64,20 @@ same_catalog() {
     [ "$(echo "$e" | jq '[.p_source[] > 0.2] | all')" = true ]
     # The other keys pass through.
     [ "$(sl-cat --type image est.slr | jq -s 'map(.truth.n > 0) | all')" = true ]
+}
+
+@test "the gated cascade measures galaxies as galaxies and lenses as lenses" {
+    sl-simulate -q -n 3 -s 9 -o img.slr
+    sl-encode -q $(models $all_models) --threshold 0.2 img.slr -o gated.slr
+    sl-encode -q $(models $all_models) --threshold 0.2 --all-factors img.slr -o all.slr
+    # Galaxy parameters exactly where P(galaxy) > 0.5, lens parameters where
+    # also P(lens) > 0.5; those present equal the ungated run's.
+    [ "$(sl-cat --full --type image gated.slr | jq -s '[.[].estimate | . as $e | range(.n)
+        | (($e.p_galaxy[.] > 0.5) == ($e.disk_q[.] != null))
+          and (($e.p_galaxy[.] > 0.5 and $e.p_lens[.] > 0.5) == ($e.theta_e[.] != null))] | all')" = true ]
+    paste <(sl-cat --full --type image gated.slr | jq -r '.estimate | . as $e | range(.n) | [$e.disk_q[.], $e.p_galaxy[.]] | @tsv') \
+          <(sl-cat --full --type image all.slr | jq -r '.estimate | . as $e | range(.n) | [$e.disk_q[.], $e.p_galaxy[.]] | @tsv') |
+        awk -F'\t' '$2 != $4 || ($1 != "" && $1 != $3) { bad = 1 } END { exit bad }'
 }
 
 @test "the output does not depend on -j or --batch" {
@@ -99,7 +113,7 @@ same_catalog() {
     awk -v m="$m" -v v="$v" -v x="$mean" 'BEGIN { exit !((x - m) ^ 2 < 16 * v / 300) }'
     # Every sampled lens is a sampled galaxy, with lens parameters.
     [ "$(sl-cat --full --type image s.slr | jq '[.samples[] | . as $c | range($c.n)
-        | select($c.lens[.] == 1) | $c.galaxy[.] == 1 and ($c.theta_e[.] | isnan | not)] | all')" = true ]
+        | select($c.lens[.] == 1) | $c.galaxy[.] == 1 and $c.theta_e[.] != null] | all')" = true ]
     # Samples come from the tiles' own random streams: patches give the same.
     sl-encode -q $(models $all_models) --samples 3 img.slr | sl-merge -q -o w.slr
     sl-tile -q $(models $all_models) --patch 16 img.slr |
@@ -128,7 +142,7 @@ same_catalog() {
     run sl-encode $(models detect classify) --threshold 0 nan.slr -o est.slr
     assert_status 0
     assert_output_contains "sl-encode: 1 NaN pixels masked (read as background)"
-    [ "$(sl-cat --full --type image est.slr | jq -s '[.[].estimate.p_source[] | isnan] | any')" = false ]
+    [ "$(sl-cat --full --type image est.slr | jq -s '[.[].estimate.p_source[] | . == null] | any')" = false ]
 }
 
 @test "the SDSS crop runs end to end into a FITS catalog" {
