@@ -50,6 +50,9 @@ static const char usage[] =
     "      --render         read image records and draw their catalog with their size,\n"
     "                       PSF and sky; other records pass through unchanged\n"
     "      --catalog KEY    with --render: the catalog to draw, truth or estimate [truth]\n"
+    "      --compare        with --render --png: three panels per preview, the input\n"
+    "                       image, the rendering and the residual (input - rendering\n"
+    "                       + sky), on one stretch\n"
     "      --noiseless      write the expected image (sky included), no noise\n"
     "  -q, --quiet          no summary (images, time, memory) on stderr at the end\n"
     "  -h, --help           this text\n"
@@ -65,6 +68,7 @@ static const char usage[] =
 
 enum {
     OPT_FIRST = 256, OPT_SET, OPT_LIST_KEYS, OPT_PRINT_CONFIG, OPT_FITS, OPT_PNG, OPT_PNG_SCALE,
+    OPT_COMPARE,
     OPT_MARK, OPT_RENDER, OPT_CATALOG, OPT_NOISELESS
 };
 
@@ -80,7 +84,7 @@ static struct {
     int n_sets;
     int list_keys, print_config, render, noiseless, mark_lenses;
     const char *fits_dir, *png_dir, *catalog_key;
-    int png_scale;
+    int png_scale, compare;
 } opt = {.count = 10, .catalog_key = "truth", .png_scale = 3};
 
 static int on_option(int c, const char *arg)
@@ -107,6 +111,7 @@ static int on_option(int c, const char *arg)
     case OPT_FITS: opt.fits_dir = arg; return 0;
     case OPT_PNG: opt.png_dir = arg; return 0;
     case OPT_PNG_SCALE: opt.png_scale = (int)sl_cli_long("--png-scale", arg, 1, 16); return 0;
+    case OPT_COMPARE: opt.compare = 1; return 0;
     case OPT_MARK: opt.mark_lenses = 1; return 0;
     case OPT_RENDER: opt.render = 1; return 0;
     case OPT_CATALOG:
@@ -218,22 +223,49 @@ static void pack_image(sl_writer *out, const sl_scene *sc, int64_t id, const flo
     sl_catalog_pack(pk, cat);
 }
 
-static void write_png(const sl_scene *sc, int64_t id, const float *pixels, const sl_catalog *cat)
+/* The preview of an image, or with an input (--compare) three panels side by
+ * side: the input, the rendering and the residual input - rendering + sky,
+ * separated by gaps of sky, so that one stretch shows all three. */
+static void write_png(const sl_scene *sc, int64_t id, const float *pixels, const float *input,
+                      const sl_catalog *cat)
 {
+    enum { GAP = 2 };
+    int w = sc->width, h = sc->height, panels = input ? 3 : 1, W = panels * w + (panels - 1) * GAP;
+    size_t plane = (size_t)w * h;
+    float *canvas = (float *)pixels;
+    if (input) {
+        if (!(canvas = malloc((size_t)W * h * sc->n_bands * sizeof *canvas)))
+            sl_die("out of memory");
+        for (int b = 0; b < sc->n_bands; b++)
+            for (int y = 0; y < h; y++) {
+                float *row = canvas + ((size_t)b * h + y) * W;
+                const float *in = input + b * plane + (size_t)y * w;
+                const float *model = pixels + b * plane + (size_t)y * w;
+                for (int x = 0; x < W; x++)
+                    row[x] = (float)sc->sky[b];
+                for (int x = 0; x < w; x++) {
+                    row[x] = in[x];
+                    row[w + GAP + x] = model[x];
+                    row[2 * (w + GAP) + x] = in[x] - model[x] + (float)sc->sky[b];
+                }
+            }
+    }
     char path[4096];
     snprintf(path, sizeof path, "%s/image-%06lld.png", opt.png_dir, (long long)id);
-    sl_marker *marks = calloc((size_t)cat->n + 1, sizeof *marks);
+    sl_marker *marks = calloc((size_t)cat->n * panels + 1, sizeof *marks);
     if (!marks)
         sl_die("out of memory");
     int n = 0;
     for (int i = 0; opt.mark_lenses && i < cat->n; i++)
-        if (cat->src[i].lens)
-            marks[n++] = (sl_marker){cat->src[i].x, cat->src[i].y,
+        for (int p = 0; p < panels && cat->src[i].lens; p++)
+            marks[n++] = (sl_marker){cat->src[i].x + p * (w + GAP), cat->src[i].y,
                                      cat->src[i].theta_e / sc->pixel_scale, {255, 64, 64}};
     sl_err err;
-    int rc = sl_png_write_preview(path, pixels, sc->width, sc->height, sc->n_bands, sc->sky, marks,
-                                  n, opt.png_scale, &err);
+    int rc = sl_png_write_preview(path, canvas, W, h, sc->n_bands, sc->sky, marks, n,
+                                  opt.png_scale, &err);
     free(marks);
+    if (input)
+        free(canvas);
     if (rc < 0)
         sl_die_err(&err);
 }
@@ -294,7 +326,7 @@ static int write_fits(const char *path, const sl_scene *sc, const float *pixels,
     return rc;
 }
 
-static void emit_side_outputs(const sl_scene *sc, const job *jb, int64_t id)
+static void emit_side_outputs(const sl_scene *sc, const job *jb, int64_t id, const float *input)
 {
     if (opt.fits_dir) {
         char path[4096];
@@ -304,8 +336,9 @@ static void emit_side_outputs(const sl_scene *sc, const job *jb, int64_t id)
             sl_die_err(&err);
     }
     if (opt.png_dir)
-        write_png(sc, id, jb->pixels, &jb->cat);
+        write_png(sc, id, jb->pixels, input, &jb->cat);
 }
+
 
 static void ensure_dir(const char *dir)
 {
@@ -392,7 +425,7 @@ static long run_render(const sl_scene *configured, sl_writer *out, sl_reader **i
             pack_rendered(out, &rec, jb.pixels, n);
             if (sl_writer_pipe_closed(out))
                 sl_exit_pipe_closed();
-            emit_side_outputs(&current, &jb, img.id);
+            emit_side_outputs(&current, &jb, img.id, opt.compare ? img.pixels : NULL);
             sl_scene_free(&scene);
             n_images++;
         }
@@ -437,7 +470,7 @@ static void emit(sl_writer *out, const sl_scene *sc, job *jb, int64_t id)
         sl_exit_pipe_closed();
     if (sl_writer_failed(out))
         sl_die("%s: write error", sl_writer_name(out));
-    emit_side_outputs(sc, jb, id);
+    emit_side_outputs(sc, jb, id, NULL);
 }
 
 int main(int argc, char **argv)
@@ -454,6 +487,7 @@ int main(int argc, char **argv)
         {"fits", required_argument, NULL, OPT_FITS},
         {"png", required_argument, NULL, OPT_PNG},
         {"png-scale", required_argument, NULL, OPT_PNG_SCALE},
+        {"compare", no_argument, NULL, OPT_COMPARE},
         {"mark-lenses", no_argument, NULL, OPT_MARK},
         {"render", no_argument, NULL, OPT_RENDER},
         {"catalog", required_argument, NULL, OPT_CATALOG},
@@ -463,6 +497,8 @@ int main(int argc, char **argv)
     sl_cli_parse(&spec, argc, argv);
     if (!opt.render && sl_cli_state.n_inputs > 0)
         sl_usage_error("input files are read only with --render");
+    if (opt.compare && !(opt.render && opt.png_dir))
+        sl_usage_error("--compare goes with --render and --png");
     if (opt.render && (opt.count_given || opt.first || sl_cli_state.threads > 1))
         sl_usage_error("--render draws every image record it reads: -n, --first and -j do not apply");
     if (opt.render && sl_cli_state.n_inputs == 0) {

@@ -182,3 +182,14 @@ small="--set width=40 --set height=40 --set density=400"
     assert_status 1
     assert_output_contains "nope.fits"
 }
+
+@test "--compare previews: input, rendering and residual side by side" {
+    sl-simulate -q -n 1 -s 3 --set width=40 --set height=30 -o s.slr
+    run sl-simulate -q --render --noiseless --png cmp --compare --png-scale 1 s.slr -o r.slr
+    assert_status 0
+    # The PNG header: width 3 x 40 + 2 gaps of 2 pixels, height 30 (big-endian at bytes 16-23).
+    [ "$(od -An -tu1 -j16 -N8 cmp/image-000000.png | tr -s ' ')" = " 0 0 0 124 0 0 0 30" ]
+    run sl-simulate --png cmp --compare -n 1
+    assert_status 2
+    assert_output_contains "sl-simulate: --compare goes with --render and --png"
+}
