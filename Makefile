@@ -100,7 +100,7 @@ bench: $(TOOLS) $(FIXTURES) $(BENCHES)
 	@for b in bench/*.sh; do $(TEST_ENV) PATH="$(CURDIR)/$(O)/bench:$$PATH" sh $$b || exit 1; done
 
 demo: $(TOOLS)
-	SL_BIN=$(O)/bin sh examples/demo.sh demo-out
+	$(MAKE) --no-print-directory -f examples/demo.mk BIN=$(O)/bin OUT=demo-out
 
 install: $(TOOLS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5

@@ -62,6 +62,28 @@ void sl_encoder_free(sl_encoder *e)
     free(e);
 }
 
+int sl_encoder_load(sl_encoder *e, const char *path, sl_err *err)
+{
+    sl_record rec;
+    sl_reader *r = sl_reader_open(path, err);
+    if (!r)
+        return -1;
+    int rc = 0, found = 0, failed = 0;
+    while (!failed && (rc = sl_read(r, &rec, err)) >= 0) {
+        if (strcmp(rec.type, "model") != 0)
+            continue;
+        failed = found++ ? sl_err_set(err, "%s: more than one model record", path)
+                         : sl_encoder_add_model(e, &rec, err);
+    }
+    sl_reader_close(r);
+    if (failed || rc < SL_READ_END)
+        return -1;
+    if (!found)
+        return sl_err_set(err, "%s: no model record (a checkpoint? train to the end, or use "
+                               "the model file)", path);
+    return 0;
+}
+
 const sl_model *sl_encoder_model(const sl_encoder *e, sl_task_kind kind)
 {
     return e->have[kind] ? &e->model[kind] : NULL;

@@ -56,6 +56,8 @@ void sl_encoder_free(sl_encoder *e);
 /* Adds a model from its record.  A second model for one task, or a model whose
  * bands or pixel scale differ from those already added, is an error. */
 int sl_encoder_add_model(sl_encoder *e, const sl_record *rec, sl_err *err);
+/* Adds the model of a model file (sl-train's output: one model record). */
+int sl_encoder_load(sl_encoder *e, const char *path, sl_err *err);
 /* The task's model, or NULL. */
 const sl_model *sl_encoder_model(const sl_encoder *e, sl_task_kind kind);
 

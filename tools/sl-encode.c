@@ -75,29 +75,6 @@ static int on_option(int c, const char *arg)
     return 0;
 }
 
-static void load_model(sl_encoder *e, const char *path)
-{
-    sl_err err;
-    sl_record rec;
-    sl_reader *r = sl_reader_open(path, &err);
-    if (!r)
-        sl_die_err(&err);
-    int rc, found = 0;
-    while ((rc = sl_read(r, &rec, &err)) >= 0)
-        if (strcmp(rec.type, "model") == 0) {
-            if (found++)
-                sl_die("%s: more than one model record", path);
-            if (sl_encoder_add_model(e, &rec, &err) < 0)
-                sl_die_err(&err);
-        }
-    if (rc < SL_READ_END)
-        sl_die_err(&err);
-    if (!found)
-        sl_die("%s: no model record (a checkpoint? train to the end, or use the model file)",
-               path);
-    sl_reader_close(r);
-}
-
 /* The input record with `estimate` set (replacing one already there). */
 static int dropped_key(const msgpack_object *key)
 {
@@ -155,7 +132,8 @@ int main(int argc, char **argv)
     if (!enc)
         sl_die_err(&err);
     for (int i = 0; i < opt.n_models; i++)
-        load_model(enc, opt.models[i]);
+        if (sl_encoder_load(enc, opt.models[i], &err) < 0)
+            sl_die_err(&err);
     if (!opt.at && !sl_encoder_model(enc, SL_TASK_DETECT))
         sl_usage_error("no detect model: give one with -m, or use --at truth");
     if (opt.samples && opt.at)

@@ -334,21 +334,11 @@ int main(int argc, char **argv)
     int quantum = 1, border = DEFAULT_BORDER;
     if (opt.n_models) {
         sl_encoder *enc = sl_encoder_new(1, 1, 0.5, 1, &err);
-        for (int i = 0; i < opt.n_models && enc; i++) {
-            sl_reader *r = sl_reader_open(opt.models[i], &err);
-            sl_record rec;
-            int rc = r ? 0 : -1, found = 0;
-            while (r && (rc = sl_read(r, &rec, &err)) >= 0)
-                if (!strcmp(rec.type, "model") && (found = 1) && sl_encoder_add_model(enc, &rec, &err) < 0)
-                    sl_die_err(&err);
-            if (rc < SL_READ_END)
-                sl_die_err(&err);
-            if (!found)
-                sl_die("%s: no model record", opt.models[i]);
-            sl_reader_close(r);
-        }
         if (!enc)
             sl_die_err(&err);
+        for (int i = 0; i < opt.n_models; i++)
+            if (sl_encoder_load(enc, opt.models[i], &err) < 0)
+                sl_die_err(&err);
         quantum = sl_encoder_quantum(enc);
         border = sl_encoder_border(enc);
         sl_encoder_free(enc);

@@ -578,8 +578,12 @@ static void progress(const trainer *tr, double val, double rate, int show)
     if (!show)
         return;
     double eta = rate > 0 ? (double)(opt.steps - tr->step) * (double)opt.batch / rate : 0;
-    fprintf(stderr, "\rsl-train: step %ld/%ld  loss %.4f  val %.4f  %.0f samples/s  ETA %.0fm%02.0fs ",
-            tr->step, opt.steps, tr->loss_avg, val, rate, floor(eta / 60), fmod(eta, 60));
+    char val_text[32] = "";
+    if (opt.val) /* before the first evaluation it is NaN, printed as such */
+        snprintf(val_text, sizeof val_text, "  val %.4f", val);
+    long secs = lround(eta);
+    fprintf(stderr, "\rsl-train: step %ld/%ld  loss %.4f%s  %.0f samples/s  ETA %ldm%02lds ",
+            tr->step, opt.steps, tr->loss_avg, val_text, rate, secs / 60, secs % 60);
 }
 
 int main(int argc, char **argv)
