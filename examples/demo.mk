@@ -31,13 +31,15 @@ FRAME  := $(DATA)/frame-r-002583-2-0136.fits.bz2
 all: $(OUT)/calibration.txt $(OUT)/lens-calibration.txt $(OUT)/reconstructions/.done \
      $(if $(wildcard $(FRAME)),$(OUT)/m2-catalog.fits) report
 
-# Training streams: endless simulations, each encoder its own seed; the
-# lens-detect and lens encoders see lens-rich skies (a galaxy is a lens
-# system with probability 1/2 or 1), so that they meet enough lenses.
+# Training streams: endless simulations, each encoder its own seed, from the
+# prior the held-out data come from, so that probabilities mean what they say
+# (a lens-detect encoder trained on lens-rich skies would overstate P(lens));
+# only the lens encoder, which is conditioned on a lens being there, sees
+# lens-rich skies, to meet more lenses per image.
 sim_detect      := -s 11
 sim_classify    := -s 12
 sim_galaxy      := -s 13
-sim_lens-detect := -s 14 --set lens_prob=0.5
+sim_lens-detect := -s 14
 sim_lens        := -s 15 --set lens_prob=1
 
 $(OUT)/models/%.slm:

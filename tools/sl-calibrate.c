@@ -291,6 +291,9 @@ static const char *const binary_names[3] = {"source", "galaxy", "lens"};
 
 static void push_binary(int k, double p, int y)
 {
+    /* NaN: the gated cascade did not ask (P(lens) of a source classified as a star). */
+    if (isnan(p))
+        return;
     push(&all.p[k], p);
     if (all.p[k].n > all.y_cap[k]) {
         all.y_cap[k] = all.p[k].cap;
