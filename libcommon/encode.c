@@ -544,11 +544,11 @@ static float *run_at(sl_encoder *e, sl_task_kind kind, const sl_image *img, cons
  * (the default) the galaxy and lens-detect encoders see the sources classified
  * as galaxies and the lens encoder the galaxies classified as lens systems;
  * otherwise every encoder sees every source. */
-static int wanted(const sl_encoder *e, sl_task_kind kind, const sl_table *est, int r)
+static int wanted(const sl_encoder *e, sl_task_kind kind, const sl_table *est, int c_pg,
+                  int c_pl, int r)
 {
     if (!e->gated || kind == SL_TASK_CLASSIFY)
         return 1;
-    int c_pg = sl_table_find(est, "p_galaxy"), c_pl = sl_table_find(est, "p_lens");
     int galaxy = c_pg < 0 || *sl_table_at(est, c_pg, r) > 0.5f;
     if (kind != SL_TASK_LENS)
         return galaxy;
@@ -562,6 +562,7 @@ static int run_cutouts(sl_encoder *e, sl_task_kind kind, const sl_image *img, co
 {
     const sl_task *t = &e->model[kind].task;
     int cx = sl_table_find(est, "x"), cy = sl_table_find(est, "y"), n = 0;
+    int c_pg = sl_table_find(est, "p_galaxy"), c_pl = sl_table_find(est, "p_lens");
     int *rows = malloc(((size_t)est->n + 1) * sizeof *rows);
     double *xy = malloc(((size_t)est->n * 2 + 1) * sizeof *xy);
     if (!rows || !xy) {
@@ -570,7 +571,7 @@ static int run_cutouts(sl_encoder *e, sl_task_kind kind, const sl_image *img, co
         return sl_err_set(err, "out of memory for %d sources", est->n);
     }
     for (int r = 0; r < est->n; r++)
-        if (wanted(e, kind, est, r))
+        if (wanted(e, kind, est, c_pg, c_pl, r))
             rows[n++] = r;
     for (int k = 0; k < n; k++) {
         xy[k] = *sl_table_at(est, cx, rows[k]);

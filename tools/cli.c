@@ -98,6 +98,45 @@ void sl_cli_register_writer(sl_writer *w)
     registered_writer = w;
 }
 
+sl_writer *sl_cli_output_open(const char *path, const sl_provenance *prov, sl_reader *const *in,
+                              size_t n_in)
+{
+    sl_err err;
+    sl_writer *w = sl_writer_open(path, &err);
+    if (!w)
+        sl_die_err(&err);
+    sl_cli_register_writer(w);
+    sl_provenance own = sl_cli_provenance();
+    if (sl_writer_header(w, prov ? prov : &own, in, n_in, &err) < 0)
+        sl_die_err(&err);
+    return w;
+}
+
+void sl_cli_output_close(sl_writer *w, sl_reader *const *in, size_t n_in)
+{
+    sl_err err;
+    if (sl_writer_close(w, in, n_in, &err) < 0)
+        sl_die_err(&err);
+    sl_cli_register_writer(NULL);
+}
+
+int sl_cli_next_image(sl_reader **in, int n_in, int *f, sl_writer *out, sl_record *rec)
+{
+    sl_err err;
+    for (; *f < n_in; ++*f) {
+        int rc;
+        while ((rc = sl_read(in[*f], rec, &err)) >= 0) {
+            if (strcmp(rec->type, "image") == 0)
+                return 1;
+            if (out && sl_writer_raw(out, rec, &err) < 0)
+                sl_die_err(&err);
+        }
+        if (rc < SL_READ_END)
+            sl_die_err(&err);
+    }
+    return 0;
+}
+
 long sl_cli_long(const char *opt, const char *arg, long lo, long hi)
 {
     char *end;

@@ -70,6 +70,20 @@ void sl_cli_close_inputs(sl_reader **in);
  * the tool dies. */
 void sl_cli_register_writer(sl_writer *w);
 
+/* Opens an output record stream (path NULL or "-": standard output),
+ * registers it, and writes its header: prov (NULL: this run's command line
+ * and seed) and the provenance of inputs[0..n_in).  Dies on error. */
+sl_writer *sl_cli_output_open(const char *path, const sl_provenance *prov, sl_reader *const *in,
+                              size_t n_in);
+/* Writes the end record, puts the file in place and unregisters it.  Dies
+ * on error. */
+void sl_cli_output_close(sl_writer *w, sl_reader *const *in, size_t n_in);
+
+/* The next image record of in[*f], in[*f + 1], ... (start with *f = 0),
+ * copying every record of another type to out unchanged (when out is not
+ * NULL); 0 when the inputs are done.  Dies on a read or write error. */
+int sl_cli_next_image(sl_reader **in, int n_in, int *f, sl_writer *out, sl_record *rec);
+
 /* "tool: message" on stderr and exit 1 (data or runtime error). */
 void sl_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void sl_die_err(const sl_err *e) __attribute__((noreturn));

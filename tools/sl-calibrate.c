@@ -1424,15 +1424,7 @@ int main(int argc, char **argv)
 
     sl_err err;
     sl_reader **in = sl_cli_open_inputs(out != NULL);
-    sl_writer *w = NULL;
-    if (out) {
-        if (!(w = sl_writer_open(out, &err)))
-            sl_die_err(&err);
-        sl_cli_register_writer(w);
-        sl_provenance prov = sl_cli_provenance();
-        if (sl_writer_header(w, &prov, in, (size_t)sl_cli_state.n_inputs, &err) < 0)
-            sl_die_err(&err);
-    }
+    sl_writer *w = out ? sl_cli_output_open(out, NULL, in, (size_t)sl_cli_state.n_inputs) : NULL;
     sl_image img;
     sl_table est, tru;
     sl_image_init(&img);
@@ -1461,10 +1453,9 @@ int main(int argc, char **argv)
     pack_report(&pk);
     if (w) {
         sl_record r = {.raw = sb.data, .raw_len = sb.size};
-        if (sl_writer_raw(w, &r, &err) < 0 || sl_writer_close(w, in, (size_t)sl_cli_state.n_inputs,
-                                                               &err) < 0)
+        if (sl_writer_raw(w, &r, &err) < 0)
             sl_die_err(&err);
-        sl_cli_register_writer(NULL);
+        sl_cli_output_close(w, in, (size_t)sl_cli_state.n_inputs);
     }
     if (opt.json) {
         msgpack_unpacked u;

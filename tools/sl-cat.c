@@ -133,14 +133,9 @@ int main(int argc, char **argv)
 
     sl_writer *w = NULL;
     sl_textout text = {0};
-    if (opt.mode == MODE_RAW) {
-        if (!(w = sl_writer_open(sl_cli_state.output, &err)))
-            sl_die_err(&err);
-        sl_cli_register_writer(w);
-        sl_provenance prov = sl_cli_provenance();
-        if (sl_writer_header(w, &prov, in, (size_t)n, &err) < 0)
-            sl_die_err(&err);
-    } else if (sl_textout_open(&text, sl_cli_state.output, &err) < 0) {
+    if (opt.mode == MODE_RAW)
+        w = sl_cli_output_open(sl_cli_state.output, NULL, in, (size_t)n);
+    else if (sl_textout_open(&text, sl_cli_state.output, &err) < 0) {
         sl_die_err(&err);
     }
 

@@ -146,14 +146,9 @@ int main(int argc, char **argv)
     if (!samples)
         sl_die("out of memory");
 
+    int n_in = sl_cli_state.n_inputs, f = 0;
     sl_reader **in = sl_cli_open_inputs(1);
-    sl_provenance prov = sl_cli_provenance();
-    sl_writer *out = sl_writer_open(sl_cli_state.output, &err);
-    if (!out)
-        sl_die_err(&err);
-    sl_cli_register_writer(out);
-    if (sl_writer_header(out, &prov, in, (size_t)sl_cli_state.n_inputs, &err) < 0)
-        sl_die_err(&err);
+    sl_writer *out = sl_cli_output_open(sl_cli_state.output, NULL, in, (size_t)n_in);
 
     sl_record rec;
     sl_image img;
@@ -163,37 +158,25 @@ int main(int argc, char **argv)
     sl_catalog at;
     sl_catalog_init(&at, 1);
     long n_images = 0, n_sources = 0, n_nan_total = 0;
-    for (int f = 0; f < sl_cli_state.n_inputs; f++) {
-        int rc;
-        while ((rc = sl_read(in[f], &rec, &err)) >= 0) {
-            if (strcmp(rec.type, "image") != 0) {
-                if (sl_writer_raw(out, &rec, &err) < 0)
-                    sl_die_err(&err);
-                continue;
-            }
-            long n_nan = 0;
-            if (sl_image_read(&img, &rec, &err) < 0 ||
-                (opt.at && sl_catalog_read(&at, &rec, opt.at, img.n_bands, &err) < 0))
-                sl_die_err(&err);
-            for (long k = 0; k < opt.samples; k++)
-                samples[k].n_bands = img.n_bands;
-            if (sl_encode_image(enc, &img, opt.at ? &at : NULL, &est, samples, &n_nan, &err) < 0)
-                sl_die("%s: record %ld: %s", rec.file, rec.num, err.msg);
-            write_estimate(out, &rec, &est, samples);
-            if (sl_writer_pipe_closed(out))
-                sl_exit_pipe_closed();
-            if (sl_writer_failed(out))
-                sl_die("%s: write error", sl_writer_name(out));
-            n_images++;
-            n_sources += est.n;
-            n_nan_total += n_nan;
-        }
-        if (rc < SL_READ_END)
+    while (sl_cli_next_image(in, n_in, &f, out, &rec)) {
+        long n_nan = 0;
+        if (sl_image_read(&img, &rec, &err) < 0 ||
+            (opt.at && sl_catalog_read(&at, &rec, opt.at, img.n_bands, &err) < 0))
             sl_die_err(&err);
+        for (long k = 0; k < opt.samples; k++)
+            samples[k].n_bands = img.n_bands;
+        if (sl_encode_image(enc, &img, opt.at ? &at : NULL, &est, samples, &n_nan, &err) < 0)
+            sl_die("%s: record %ld: %s", rec.file, rec.num, err.msg);
+        write_estimate(out, &rec, &est, samples);
+        if (sl_writer_pipe_closed(out))
+            sl_exit_pipe_closed();
+        if (sl_writer_failed(out))
+            sl_die("%s: write error", sl_writer_name(out));
+        n_images++;
+        n_sources += est.n;
+        n_nan_total += n_nan;
     }
-    if (sl_writer_close(out, in, (size_t)sl_cli_state.n_inputs, &err) < 0)
-        sl_die_err(&err);
-    sl_cli_register_writer(NULL);
+    sl_cli_output_close(out, in, (size_t)n_in);
     sl_cli_close_inputs(in);
     if (n_nan_total)
         sl_note("%ld NaN pixels masked (read as background)", n_nan_total);

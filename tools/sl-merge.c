@@ -604,14 +604,8 @@ int main(int argc, char **argv)
     static sl_reader **in;
     in = sl_cli_open_inputs(opt.format == FORMAT_RECORDS);
     sl_writer *w = NULL;
-    if (opt.format == FORMAT_RECORDS) {
-        if (!(w = sl_writer_open(sl_cli_state.output, &err)))
-            sl_die_err(&err);
-        sl_cli_register_writer(w);
-        sl_provenance prov = sl_cli_provenance();
-        if (sl_writer_header(w, &prov, in, (size_t)n, &err) < 0)
-            sl_die_err(&err);
-    }
+    if (opt.format == FORMAT_RECORDS)
+        w = sl_cli_output_open(sl_cli_state.output, NULL, in, (size_t)n);
 
     sl_image img;
     sl_table scratch;
@@ -651,9 +645,7 @@ int main(int argc, char **argv)
             write_catalog(w, &all.p[i]);
         if (sl_writer_pipe_closed(w))
             sl_exit_pipe_closed();
-        if (sl_writer_close(w, in, (size_t)n, &err) < 0)
-            sl_die_err(&err);
-        sl_cli_register_writer(NULL);
+        sl_cli_output_close(w, in, (size_t)n);
     } else {
         write_table();
     }

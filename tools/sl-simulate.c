@@ -389,48 +389,39 @@ static long run_render(const sl_scene *configured, sl_writer *out, sl_reader **i
     job jb = {0};
     sl_catalog_init(&jb.cat, 1);
     size_t cap = 0;
-    for (int f = 0; f < n_in; f++) {
-        int rc;
-        while ((rc = sl_read(in[f], &rec, &err)) >= 0) {
-            if (strcmp(rec.type, "image") != 0) {
-                if (sl_writer_raw(out, &rec, &err) < 0)
-                    sl_die_err(&err);
-                continue;
-            }
-            sl_scene_copy(&scene, configured);
-            if (sl_image_read(&img, &rec, &err) < 0 || sl_scene_from_image(&scene, &img, &rec, &err) < 0 ||
-                sl_catalog_read(&jb.cat, &rec, opt.catalog_key, img.n_bands, &err) < 0)
-                sl_die_err(&err);
-            /* Plans and PSF stamps are remade only when the scene changes. */
-            if (!renderer || sl_scene_differs(&scene, &current)) {
-                sl_renderer_free(renderer);
-                sl_scene_free(&current);
-                sl_scene_copy(&current, &scene);
-                if (!(renderer = sl_renderer_new(&current, &err)))
-                    sl_die_err(&err);
-            }
-            /* The sky is not part of the renderer: it may change from record to record. */
-            memcpy(current.sky, scene.sky, sizeof current.sky);
-            size_t n = (size_t)img.width * img.height * img.n_bands;
-            if (n > cap) {
-                free(jb.pixels);
-                if (!(jb.pixels = malloc(n * sizeof *jb.pixels)))
-                    sl_die("out of memory for a %d x %d image", img.width, img.height);
-                cap = n;
-            }
-            worker w = {.scene = &current, .seed = sl_cli_state.seed, .renderer = renderer};
-            jb.index = (uint64_t)img.id;
-            if (draw_image(&w, &jb, 0) < 0)
-                sl_die("%s: record %ld: %s", rec.file, rec.num, jb.err.msg);
-            pack_rendered(out, &rec, jb.pixels, n);
-            if (sl_writer_pipe_closed(out))
-                sl_exit_pipe_closed();
-            emit_side_outputs(&current, &jb, img.id, opt.compare ? img.pixels : NULL);
-            sl_scene_free(&scene);
-            n_images++;
-        }
-        if (rc < -1)
+    int f = 0;
+    while (sl_cli_next_image(in, n_in, &f, out, &rec)) {
+        sl_scene_copy(&scene, configured);
+        if (sl_image_read(&img, &rec, &err) < 0 || sl_scene_from_image(&scene, &img, &rec, &err) < 0 ||
+            sl_catalog_read(&jb.cat, &rec, opt.catalog_key, img.n_bands, &err) < 0)
             sl_die_err(&err);
+        /* Plans and PSF stamps are remade only when the scene changes. */
+        if (!renderer || sl_scene_differs(&scene, &current)) {
+            sl_renderer_free(renderer);
+            sl_scene_free(&current);
+            sl_scene_copy(&current, &scene);
+            if (!(renderer = sl_renderer_new(&current, &err)))
+                sl_die_err(&err);
+        }
+        /* The sky is not part of the renderer: it may change from record to record. */
+        memcpy(current.sky, scene.sky, sizeof current.sky);
+        size_t n = (size_t)img.width * img.height * img.n_bands;
+        if (n > cap) {
+            free(jb.pixels);
+            if (!(jb.pixels = malloc(n * sizeof *jb.pixels)))
+                sl_die("out of memory for a %d x %d image", img.width, img.height);
+            cap = n;
+        }
+        worker w = {.scene = &current, .seed = sl_cli_state.seed, .renderer = renderer};
+        jb.index = (uint64_t)img.id;
+        if (draw_image(&w, &jb, 0) < 0)
+            sl_die("%s: record %ld: %s", rec.file, rec.num, jb.err.msg);
+        pack_rendered(out, &rec, jb.pixels, n);
+        if (sl_writer_pipe_closed(out))
+            sl_exit_pipe_closed();
+        emit_side_outputs(&current, &jb, img.id, opt.compare ? img.pixels : NULL);
+        sl_scene_free(&scene);
+        n_images++;
     }
     sl_renderer_free(renderer);
     sl_scene_free(&current);
@@ -565,12 +556,7 @@ int main(int argc, char **argv)
 
     int n_in = opt.render ? sl_cli_state.n_inputs : 0;
     sl_reader **in = sl_cli_open_inputs(1);
-    sl_writer *out = sl_writer_open(sl_cli_state.output, &err);
-    if (!out)
-        sl_die_err(&err);
-    sl_cli_register_writer(out);
-    if (sl_writer_header(out, &prov, in, (size_t)n_in, &err) < 0)
-        sl_die_err(&err);
+    sl_writer *out = sl_cli_output_open(sl_cli_state.output, &prov, in, (size_t)n_in);
     long n_images = opt.render ? run_render(&scene, out, in, n_in) : 0;
 
     uint64_t next = (uint64_t)opt.first;
@@ -586,9 +572,7 @@ int main(int argc, char **argv)
         n_images += n;
     }
 
-    if (sl_writer_close(out, in, (size_t)n_in, &err) < 0)
-        sl_die_err(&err);
-    sl_cli_register_writer(NULL);
+    sl_cli_output_close(out, in, (size_t)n_in);
     sl_cli_close_inputs(in);
     for (int t = 0; t < n_threads; t++)
         sl_renderer_free(workers[t].renderer);

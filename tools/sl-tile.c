@@ -357,14 +357,9 @@ int main(int argc, char **argv)
     if (n_fits > SL_MAX_BANDS)
         sl_usage_error("%d FITS files: at most %d bands", n_fits, SL_MAX_BANDS);
 
-    sl_provenance prov = sl_cli_provenance();
+    int n_in = n_fits ? 0 : sl_cli_state.n_inputs, f = 0;
     sl_reader **in = n_fits ? NULL : sl_cli_open_inputs(1);
-    sl_writer *out = sl_writer_open(sl_cli_state.output, &err);
-    if (!out)
-        sl_die_err(&err);
-    sl_cli_register_writer(out);
-    if (sl_writer_header(out, &prov, in, n_fits ? 0 : (size_t)sl_cli_state.n_inputs, &err) < 0)
-        sl_die_err(&err);
+    sl_writer *out = sl_cli_output_open(sl_cli_state.output, NULL, in, (size_t)n_in);
 
     sl_image img;
     sl_image_init(&img);
@@ -391,33 +386,21 @@ int main(int argc, char **argv)
             sl_psf_free(&psf[b]);
     } else {
         sl_record rec;
-        for (int f = 0; f < sl_cli_state.n_inputs; f++) {
-            int rc;
-            while ((rc = sl_read(in[f], &rec, &err)) >= 0) {
-                if (strcmp(rec.type, "image") != 0) {
-                    if (sl_writer_raw(out, &rec, &err) < 0)
-                        sl_die_err(&err);
-                    continue;
-                }
-                if (sl_image_read(&img, &rec, &err) < 0)
-                    sl_die_err(&err);
-                if (img.is_patch)
-                    sl_die("%s: record %ld: already a piece of image %lld", rec.file, rec.num,
-                           (long long)img.parent);
-                read_catalog(&rec, "truth", &cats.truth, &cats.has_truth);
-                read_catalog(&rec, "estimate", &cats.estimate, &cats.has_estimate);
-                psf_source ps = {sl_rec_get(&rec, "psf"), NULL, img.pixel_scale};
-                n_pieces += tile_image(out, &img, &ps, &cats, patch_side(&img, patch, quantum),
-                                       border);
-                n_images++;
-            }
-            if (rc < SL_READ_END)
+        while (sl_cli_next_image(in, n_in, &f, out, &rec)) {
+            if (sl_image_read(&img, &rec, &err) < 0)
                 sl_die_err(&err);
+            if (img.is_patch)
+                sl_die("%s: record %ld: already a piece of image %lld", rec.file, rec.num,
+                       (long long)img.parent);
+            read_catalog(&rec, "truth", &cats.truth, &cats.has_truth);
+            read_catalog(&rec, "estimate", &cats.estimate, &cats.has_estimate);
+            psf_source ps = {sl_rec_get(&rec, "psf"), NULL, img.pixel_scale};
+            n_pieces += tile_image(out, &img, &ps, &cats, patch_side(&img, patch, quantum),
+                                   border);
+            n_images++;
         }
     }
-    if (sl_writer_close(out, in, n_fits ? 0 : (size_t)sl_cli_state.n_inputs, &err) < 0)
-        sl_die_err(&err);
-    sl_cli_register_writer(NULL);
+    sl_cli_output_close(out, in, (size_t)n_in);
     if (in)
         sl_cli_close_inputs(in);
     sl_table_free(&cats.truth);

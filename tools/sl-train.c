@@ -348,26 +348,11 @@ static sl_provenance provenance(void)
     return p;
 }
 
-/* Opens an output stream and writes its header (with the inputs' provenance). */
+/* An output stream headed with this run (seed included) and the inputs. */
 static sl_writer *open_output(const char *path, sl_reader **in, int n_in)
 {
-    sl_err err;
-    sl_writer *w = sl_writer_open(path, &err);
-    if (!w)
-        sl_die_err(&err);
-    sl_cli_register_writer(w);
     sl_provenance prov = provenance();
-    if (sl_writer_header(w, &prov, in, (size_t)n_in, &err) < 0)
-        sl_die_err(&err);
-    return w;
-}
-
-static void close_output(sl_writer *w)
-{
-    sl_err err;
-    if (sl_writer_close(w, NULL, 0, &err) < 0)
-        sl_die_err(&err);
-    sl_cli_register_writer(NULL);
+    return sl_cli_output_open(path, &prov, in, (size_t)n_in);
 }
 
 /* The model record: the best weights when validation chose them. */
@@ -384,7 +369,7 @@ static void write_model(trainer *tr, const char *path, sl_reader **in, int n_in)
     sl_pack_kv_num(pk, "best_val_loss", use_best ? tr->best_val : NAN);
     sl_pack_str(pk, "history");
     pack_history(pk, &tr->hist);
-    close_output(w);
+    sl_cli_output_close(w, NULL, 0);
 }
 
 /* A checkpoint: the model now, the best so far, the optimizer and the history. */
@@ -406,7 +391,7 @@ static void write_checkpoint(trainer *tr, const char *path)
     sl_pack_kv_int(pk, "bad_evals", tr->bad_evals);
     sl_pack_str(pk, "history");
     pack_history(pk, &tr->hist);
-    close_output(w);
+    sl_cli_output_close(w, NULL, 0);
 }
 
 static void read_history(const sl_record *rec, history *h)
