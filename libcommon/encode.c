@@ -154,16 +154,31 @@ int sl_encoder_border(const sl_encoder *e)
         if (!e->have[k])
             continue;
         const sl_task *t = &e->model[k].task;
-        int need = k == SL_TASK_DETECT ? t->border : t->cutout / 2;
+        /* The lens finder needs the windows one beyond the interior too. */
+        int margin = e->have[SL_TASK_LENS_DETECT] ? t->patch_tiles * t->tile : 0;
+        int need = sl_task_windowed(t) ? t->border + margin : t->cutout / 2;
         border = need > border ? need : border;
     }
     return border;
 }
 
+/* Windows of every windowed model start on the parent's grid of its window
+ * interiors: the quantum is the least common multiple of their sides. */
 int sl_encoder_quantum(const sl_encoder *e)
 {
-    const sl_task *t = &e->model[SL_TASK_DETECT].task;
-    return e->have[SL_TASK_DETECT] ? t->patch_tiles * t->tile : 1;
+    int q = 1;
+    for (int k = 0; k < SL_N_TASKS; k++) {
+        const sl_task *t = &e->model[k].task;
+        if (!e->have[k] || !sl_task_windowed(t))
+            continue;
+        int side = t->patch_tiles * t->tile, a = q, b = side;
+        while (b) {
+            int r = a % b;
+            a = b, b = r;
+        }
+        q = q / a * side;
+    }
+    return q;
 }
 
 int sl_encoder_check(const sl_encoder *e, const sl_image *img, sl_err *err)
@@ -296,7 +311,9 @@ static int setup_columns(sl_encoder *e, sl_table *est, int n_bands, sl_err *err)
         if (!e->have[k] || (e->at_catalog && k == SL_TASK_DETECT))
             continue;
         const sl_task *t = &e->model[k].task;
-        for (int f = 0; f < t->n_factors; f++)
+        /* The lens finder's location is the row's own x, y (see lens_rows). */
+        int n_factors = k == SL_TASK_LENS_DETECT ? 1 : t->n_factors;
+        for (int f = 0; f < n_factors; f++)
             if (setup_factor(e, est, t, f, err) < 0)
                 return -1;
         if (k == SL_TASK_LENS) {
@@ -423,18 +440,20 @@ static int cmp_detection(const void *a, const void *b)
     return p->gy != q->gy ? (p->gy > q->gy) - (p->gy < q->gy) : (p->gx > q->gx) - (p->gx < q->gx);
 }
 
-/* Runs detect over the interior; appends the tiles with P(source) above the
- * threshold to *det (sorted by tile row, then column). */
-static int detect(sl_encoder *e, const sl_image *img, const float *norm, double threshold,
-                  detection **det, int *n_det, sl_err *err)
+/* Runs a windowed model (detect, lens-detect) over the interior and the
+ * tiles within `margin` pixels beyond it (inside the parent); appends the
+ * tiles whose first factor's probability is above the threshold to *det
+ * (sorted by tile row, then column). */
+static int detect(sl_encoder *e, sl_task_kind kind, const sl_image *img, const float *norm,
+                  double threshold, int margin, detection **det, int *n_det, sl_err *err)
 {
-    const sl_model *m = &e->model[SL_TASK_DETECT];
+    const sl_model *m = &e->model[kind];
     const sl_task *t = &m->task;
     int T = t->tile, P = t->patch_tiles, side = sl_task_side(t), grid = sl_task_out_grid(t);
     int g2 = grid * grid, off = t->border / T;
     if ((int)(sizeof det[0]->raw / sizeof(float)) < t->n_outputs)
-        return sl_err_set(err, "the detect model has %d outputs per tile, more than supported",
-                          t->n_outputs);
+        return sl_err_set(err, "the %s model has %d outputs per tile, more than supported",
+                          sl_task_name(kind), t->n_outputs);
     int ix0, iy0, ix1, iy1;
     interior(img, &ix0, &iy0, &ix1, &iy1);
     if (ix0 >= ix1 || iy0 >= iy1)
@@ -447,6 +466,11 @@ static int detect(sl_encoder *e, const sl_image *img, const float *norm, double 
     /* Parent tiles [gx0, gx1) x [gy0, gy1); windows start at multiples of P. */
     int gx0 = X0 / T, gy0 = Y0 / T;
     int gx1 = (img->x0 + ix1 + T - 1) / T, gy1 = (img->y0 + iy1 + T - 1) / T;
+    int mt = (margin + T - 1) / T;
+    gx0 = gx0 - mt > 0 ? gx0 - mt : 0;
+    gy0 = gy0 - mt > 0 ? gy0 - mt : 0;
+    gx1 = gx1 + mt < (img->parent_width + T - 1) / T ? gx1 + mt : (img->parent_width + T - 1) / T;
+    gy1 = gy1 + mt < (img->parent_height + T - 1) / T ? gy1 + mt : (img->parent_height + T - 1) / T;
     int wx0 = gx0 / P * P, wy0 = gy0 / P * P;
     int nwx = (gx1 - wx0 + P - 1) / P, nwy = (gy1 - wy0 + P - 1) / P;
     size_t in_size = sl_task_input_size(t);
@@ -460,7 +484,7 @@ static int detect(sl_encoder *e, const sl_image *img, const float *norm, double 
             int wx = wx0 + (w0 + k) % nwx * P, wy = wy0 + (w0 + k) / nwx * P;
             int px = wx * T - t->border - img->x0, py = wy * T - t->border - img->y0;
             if (!window_inside(img, px, py, side))
-                return window_error(img, "detect", px, py, side, err);
+                return window_error(img, sl_task_name(kind), px, py, side, err);
             sl_window(norm, img->width, img->height, t->n_bands, px, py, side, 0,
                       in + (size_t)k * in_size);
         }
@@ -541,18 +565,18 @@ static float *run_at(sl_encoder *e, sl_task_kind kind, const sl_image *img, cons
 }
 
 /* Whether the cascade runs encoder `kind` at row r: in the gated cascade
- * (the default) the galaxy and lens-detect encoders see the sources classified
- * as galaxies and the lens encoder the galaxies classified as lens systems;
- * otherwise every encoder sees every source. */
+ * (the default) the galaxy encoder sees the sources classified as galaxies
+ * or found as lens systems (a deflector is a galaxy), and the lens encoder
+ * the lens systems; otherwise every encoder sees every source. */
 static int wanted(const sl_encoder *e, sl_task_kind kind, const sl_table *est, int c_pg,
                   int c_pl, int r)
 {
     if (!e->gated || kind == SL_TASK_CLASSIFY)
         return 1;
-    int galaxy = c_pg < 0 || *sl_table_at(est, c_pg, r) > 0.5f;
-    if (kind != SL_TASK_LENS)
-        return galaxy;
-    return galaxy && (c_pl < 0 || *sl_table_at(est, c_pl, r) > 0.5f);
+    int lens = c_pl < 0 || *sl_table_at(est, c_pl, r) > 0.5f;
+    if (kind == SL_TASK_LENS)
+        return lens;
+    return (c_pg < 0 || *sl_table_at(est, c_pg, r) > 0.5f) || (c_pl >= 0 && lens);
 }
 
 /* Runs a cut-out encoder at the estimate's positions (those the cascade
@@ -594,16 +618,115 @@ static void put_points(const sl_encoder *e, sl_table *est, int n_bands)
     int c_star = sl_table_find(est, "star_flux"), c_gal = sl_table_find(est, "galaxy_flux");
     int c_pg = sl_table_find(est, "p_galaxy"), c_pl = sl_table_find(est, "p_lens");
     for (int r = 0; r < est->n; r++) {
-        int galaxy = c_pg >= 0 && *sl_table_at(est, c_pg, r) > 0.5f;
+        int lens = c_pl >= 0 && *sl_table_at(est, c_pl, r) > 0.5f;
+        int galaxy = (c_pg >= 0 && *sl_table_at(est, c_pg, r) > 0.5f) || lens;
         *sl_table_at(est, e->col_galaxy, r) = (float)galaxy;
         if (e->col_lens >= 0)
-            *sl_table_at(est, e->col_lens, r) = (float)(galaxy && *sl_table_at(est, c_pl, r) > 0.5f);
+            *sl_table_at(est, e->col_lens, r) = (float)lens;
         if (e->col_shear1 >= 0)
             *sl_table_at(est, e->col_shear1, r) = *sl_table_at(est, e->col_shear2, r) = 0;
         int from = galaxy && c_gal >= 0 ? c_gal : c_star;
         for (int b = 0; b < n_bands; b++)
             sl_table_at(est, e->col_flux, r)[b] = from >= 0 ? sl_table_at(est, from, r)[b] : NAN;
     }
+}
+
+/* ---- The lens finder ------------------------------------------------------ */
+
+/* The finder's tiles are matched to detected sources locally, so that a
+ * patch decides as the whole image would: a tile with P(lens) above 1/2
+ * points at the nearest source within half a tile of the deflector position
+ * it predicts (not exclusively: two tiles may name one lens system), or at
+ * none.  Deciding that for the sources of an interior needs the finder's
+ * tiles one tile beyond it, and the detections a lens tile plus that radius
+ * beyond it: LENS_MARGIN pixels each (windows aligned to the parent's grid
+ * give them bit for bit, at the cost of one window more of patch border). */
+#define LENS_MARGIN 8
+
+static double tile_p(const sl_task *t, const detection *d)
+{
+    return 1 / (1 + exp(-(double)d->raw[t->factor[0].out]));
+}
+
+/* The lens finder's tile holding point (x, y) of the image, or NULL. */
+static const detection *lens_tile_at(const sl_encoder *e, const sl_image *img,
+                                     const detection *tiles, int n, double x, double y)
+{
+    int T = e->model[SL_TASK_LENS_DETECT].task.tile;
+    detection key = {.gx = (int)floor((x + img->x0) / T), .gy = (int)floor((y + img->y0) / T)};
+    return bsearch(&key, tiles, (size_t)n, sizeof *tiles, cmp_detection);
+}
+
+/* For each tile: the index of the point of (px, py) it points at, -1 for
+ * none, -2 when its P(lens) is at most 1/2.  Returns NULL out of memory. */
+static int *lens_targets(const sl_encoder *e, const sl_image *img, const detection *tiles,
+                         int n, const double *px, const double *py, int n_points)
+{
+    const sl_task *t = &e->model[SL_TASK_LENS_DETECT].task;
+    int *target = malloc(((size_t)n + 1) * sizeof *target);
+    for (int i = 0; target && i < n; i++) {
+        target[i] = -2;
+        if (!(tile_p(t, &tiles[i]) > 0.5))
+            continue;
+        double x, y, r = t->tile / 2.0;
+        detection_xy(t, img, &tiles[i], &x, &y);
+        target[i] = -1;
+        for (int j = 0; j < n_points; j++) {
+            double d = hypot(px[j] - x, py[j] - y);
+            if (d <= r)
+                target[i] = j, r = d;
+        }
+    }
+    return target;
+}
+
+/* Gives the estimate's rows the lens finder's P(lens): a row takes the
+ * highest P(lens) of the tiles pointing at it; a row no tile points at takes
+ * the P(lens) of the tile holding it, or 0 when that tile points elsewhere
+ * (one lens system is not two); a tile of the interior pointing at no source
+ * becomes a row of its own: a lens system whose deflector is too faint to
+ * detect.  The points are the rows and then the detections just outside the
+ * interior (px, py, n_points).  At given positions every row takes the
+ * P(lens) of its tile, as the finder was trained. */
+static int lens_rows(sl_encoder *e, const sl_image *img, const detection *tiles, int n,
+                     const double *px, const double *py, int n_points, sl_table *est,
+                     sl_err *err)
+{
+    const sl_task *t = &e->model[SL_TASK_LENS_DETECT].task;
+    int n_rows = est->n, cx = sl_table_find(est, "x"), cy = sl_table_find(est, "y");
+    int *target = e->at_catalog ? calloc((size_t)n + 1, sizeof *target)
+                                : lens_targets(e, img, tiles, n, px, py, n_points);
+    const detection **best = calloc((size_t)n_rows + 1, sizeof *best);
+    int rc = target && best ? 0 : sl_err_set(err, "out of memory for %d tiles", n);
+    for (int i = 0; i < n && rc == 0 && !e->at_catalog; i++) {
+        int r = target[i];
+        if (r >= 0 && r < n_rows && (!best[r] || tile_p(t, &tiles[i]) > tile_p(t, best[r])))
+            best[r] = &tiles[i];
+        double x, y;
+        detection_xy(t, img, &tiles[i], &x, &y);
+        if (r == -1 && in_interior(img, x, y)) {
+            if ((r = sl_table_add_rows(est, 1, err)) < 0)
+                rc = -1;
+            else {
+                *sl_table_at(est, cx, r) = (float)x;
+                *sl_table_at(est, cy, r) = (float)y;
+                put_factor(e, est, t, 0, tiles[i].raw + t->factor[0].out, r, 0, 1);
+            }
+        }
+    }
+    for (int r = 0; r < n_rows && rc == 0; r++) {
+        const detection *d = best[r];
+        if (!d && (d = lens_tile_at(e, img, tiles, n, px[r], py[r])) && target[d - tiles] != -2 &&
+            !e->at_catalog) {
+            *sl_table_at(est, e->cols[SL_TASK_LENS_DETECT][0][0].mean, r) = 0;
+            continue;
+        }
+        if (d)
+            put_factor(e, est, t, 0, d->raw + t->factor[0].out, r, 0, 1);
+    }
+    free(target);
+    free(best);
+    return rc;
 }
 
 /* ---- Joint posterior samples ---------------------------------------------- */
@@ -673,19 +796,12 @@ static void step_classify(const sl_task *t, const float *raw, draw *d)
 {
     double y;
     sl_family_sample(&t->factor[0].fam, raw + t->factor[0].out, &d->rng, &y);
-    d->src.galaxy = y > 0.5;
+    d->src.galaxy = y > 0.5 || d->src.lens; /* a deflector is a galaxy */
 }
 
 static void step_galaxy(const sl_task *t, const float *raw, draw *d)
 {
     draw_galaxy(t, 0, raw, &d->rng, d->src.flux, &d->src.shape);
-}
-
-static void step_lens_detect(const sl_task *t, const float *raw, draw *d)
-{
-    double y;
-    sl_family_sample(&t->factor[0].fam, raw + t->factor[0].out, &d->rng, &y);
-    d->src.lens = y > 0.5;
 }
 
 static void step_lens(const sl_task *t, const float *raw, draw *d)
@@ -698,15 +814,65 @@ static void step_lens(const sl_task *t, const float *raw, draw *d)
     draw_galaxy(t, 1, raw, &d->rng, s->src_flux, &s->src_shape);
 }
 
+/* The lens systems of sample k: every tile of the lens finder holds one with
+ * its probability, at a location drawn from its posterior; the drawn source
+ * nearest to it within half a tile becomes a galaxy lens system, or, when
+ * there is none, a new source there (a deflector the detections missed).
+ * The draws d include those just outside the interior; *n grows by the new
+ * sources. */
+static int draw_lenses(const sl_encoder *e, const sl_image *img, const detection *tiles,
+                       int n_tiles, int k, draw *d, int *n, sl_err *err)
+{
+    const sl_task *t = &e->model[SL_TASK_LENS_DETECT].task;
+    int n_detected = *n;
+    double *xy = malloc(((size_t)n_detected * 2 + 1) * sizeof *xy);
+    if (!xy)
+        return sl_err_set(err, "out of memory for %d sampled sources", n_detected);
+    for (int j = 0; j < n_detected; j++)
+        xy[j] = d[j].src.x, xy[n_detected + j] = d[j].src.y;
+    for (int i = 0; i < n_tiles; i++) {
+        sl_rng rng;
+        /* The top bit keeps these streams apart from the detect tiles'. */
+        uint64_t stream = 1ULL << 63 | ((uint64_t)img->parent << 40 ^
+                                        (uint64_t)tiles[i].gy << 20 ^ (uint64_t)tiles[i].gx);
+        sl_rng_init(&rng, e->seed, stream, (uint16_t)k);
+        double on, u, v;
+        sl_family_sample(&t->factor[0].fam, tiles[i].raw + t->factor[0].out, &rng, &on);
+        if (on < 0.5)
+            continue;
+        sl_family_sample(&t->factor[1].fam, tiles[i].raw + t->factor[1].out, &rng, &u);
+        sl_family_sample(&t->factor[2].fam, tiles[i].raw + t->factor[2].out, &rng, &v);
+        double x = (tiles[i].gx + u) * t->tile - img->x0, y = (tiles[i].gy + v) * t->tile - img->y0;
+        int best = -1;
+        double r = t->tile / 2.0;
+        for (int j = 0; j < n_detected; j++) {
+            double dist = hypot(xy[j] - x, xy[n_detected + j] - y);
+            if (dist <= r)
+                best = j, r = dist;
+        }
+        if (best < 0 && in_interior(img, x, y)) {
+            best = (*n)++;
+            d[best].rng = rng;
+            memset(&d[best].src, 0, sizeof d[best].src);
+            d[best].src.x = x, d[best].src.y = y;
+        }
+        if (best >= 0)
+            d[best].src.galaxy = d[best].src.lens = 1;
+    }
+    free(xy);
+    return 0;
+}
+
 /* Sample k of the catalog: every tile of the interior holds a source with
  * probability P(source), at a location drawn from its posterior; each
  * downstream factor is then drawn given the values drawn above it, its
  * encoder run at the drawn location, as the factorization of q says. */
 static int draw_catalog(sl_encoder *e, const sl_image *img, const float *norm,
-                        const detection *tiles, int n_tiles, int k, sl_catalog *cat, sl_err *err)
+                        const detection *tiles, int n_tiles, const detection *lens_tiles,
+                        int n_lens, int k, sl_catalog *cat, sl_err *err)
 {
     const sl_task *t = &e->model[SL_TASK_DETECT].task;
-    draw *d = malloc(((size_t)n_tiles + 1) * sizeof *d);
+    draw *d = malloc(((size_t)n_tiles + n_lens + 1) * sizeof *d);
     if (!d)
         return sl_err_set(err, "out of memory for %d tiles", n_tiles);
     int n = 0;
@@ -724,8 +890,6 @@ static int draw_catalog(sl_encoder *e, const sl_image *img, const float *norm,
         memset(&dr->src, 0, sizeof dr->src);
         dr->src.x = (tiles[i].gx + u) * t->tile - img->x0;
         dr->src.y = (tiles[i].gy + v) * t->tile - img->y0;
-        if (!in_interior(img, dr->src.x, dr->src.y))
-            continue;
         for (int b = 0; b < t->n_bands; b++) {
             sl_family_sample(&t->factor[3 + b].fam, tiles[i].raw + t->factor[3 + b].out,
                              &dr->rng, y);
@@ -733,11 +897,18 @@ static int draw_catalog(sl_encoder *e, const sl_image *img, const float *norm,
         }
         n++;
     }
-    int rc = draw_stage(e, SL_TASK_CLASSIFY, img, norm, d, n, 0, 0, step_classify, err);
+    int rc = e->have[SL_TASK_LENS_DETECT] ? draw_lenses(e, img, lens_tiles, n_lens, k, d, &n, err)
+                                          : 0;
+    /* A tile at the edge may place its source beyond it: not in this image. */
+    int kept = 0;
+    for (int i = 0; i < n; i++)
+        if (in_interior(img, d[i].src.x, d[i].src.y))
+            d[kept++] = d[i];
+    n = kept;
+    if (rc == 0)
+        rc = draw_stage(e, SL_TASK_CLASSIFY, img, norm, d, n, 0, 0, step_classify, err);
     if (rc == 0)
         rc = draw_stage(e, SL_TASK_GALAXY, img, norm, d, n, 1, 0, step_galaxy, err);
-    if (rc == 0)
-        rc = draw_stage(e, SL_TASK_LENS_DETECT, img, norm, d, n, 1, 0, step_lens_detect, err);
     if (rc == 0)
         rc = draw_stage(e, SL_TASK_LENS, img, norm, d, n, 1, 1, step_lens, err);
     cat->n = 0;
@@ -783,6 +954,95 @@ int sl_encoder_set_samples(sl_encoder *e, int n_samples, uint64_t seed, sl_err *
     return 0;
 }
 
+/* Points for the lens finder to point at: the rows, then the detections just
+ * outside the interior. */
+typedef struct points {
+    double *x, *y;
+    int n;
+} points;
+
+/* The detect stage: samples from every tile, rows for the tiles of P(source)
+ * above the threshold in the interior, and *pts. */
+static int detect_rows(sl_encoder *e, const sl_image *img, const float *norm,
+                       const detection *lens, int n_lens, int margin, sl_catalog *samples,
+                       sl_table *est, points *pts, sl_err *err)
+{
+    const sl_task *t = &e->model[SL_TASK_DETECT].task;
+    detection *det = NULL;
+    int n_det = 0;
+    /* Samples need every tile; the estimate, those above the threshold. */
+    int rc = detect(e, SL_TASK_DETECT, img, norm, e->n_samples ? -1 : e->threshold, margin,
+                    &det, &n_det, err);
+    for (int k = 0; k < e->n_samples && rc == 0; k++)
+        rc = draw_catalog(e, img, norm, det, n_det, lens, n_lens, k, &samples[k], err);
+    /* A tile at the image's edge may place its source beyond it: the source
+     * is then not in this image (nor in any patch's interior). */
+    int kept = 0, n_out = 0;
+    double *out = malloc(((size_t)n_det * 2 + 1) * sizeof *out);
+    if (rc == 0 && !out)
+        rc = sl_err_set(err, "out of memory for %d detections", n_det);
+    for (int i = 0; i < n_det && rc == 0; i++) {
+        double x, y;
+        detection_xy(t, img, &det[i], &x, &y);
+        if (!(1 / (1 + exp(-(double)det[i].raw[t->factor[0].out])) > e->threshold))
+            continue;
+        if (in_interior(img, x, y))
+            det[kept++] = det[i];
+        else
+            out[n_out] = x, out[n_det + n_out++] = y;
+    }
+    if (rc == 0 && kept > 0 && (rc = sl_table_add_rows(est, kept, err)) >= 0) {
+        rc = 0;
+        for (int i = 0; i < kept; i++)
+            for (int f = 0; f < t->n_factors; f++) {
+                /* u, v are fractions of the tile: x = (tile + u) T in record pixels. */
+                int is_u = !strcmp(t->factor[f].name, "u"), is_v = !strcmp(t->factor[f].name, "v");
+                double origin = is_u ? det[i].gx - (double)img->x0 / t->tile
+                              : is_v ? det[i].gy - (double)img->y0 / t->tile : 0;
+                put_factor(e, est, t, f, det[i].raw + t->factor[f].out, i, origin,
+                           is_u || is_v ? t->tile : 1);
+            }
+    }
+    pts->n = kept + n_out;
+    pts->x = rc == 0 ? malloc(((size_t)pts->n * 2 + 1) * sizeof *pts->x) : NULL;
+    if (rc == 0 && !pts->x)
+        rc = sl_err_set(err, "out of memory for %d detections", pts->n);
+    if (rc == 0)
+        pts->y = pts->x + pts->n;
+    for (int i = 0; i < pts->n && rc == 0; i++) {
+        if (i < kept)
+            detection_xy(t, img, &det[i], &pts->x[i], &pts->y[i]);
+        else
+            pts->x[i] = out[i - kept], pts->y[i] = out[n_det + i - kept];
+    }
+    free(out);
+    free(det);
+    return rc;
+}
+
+/* Rows at the given catalog's positions in the interior, and *pts. */
+static int catalog_rows(const sl_image *img, const sl_catalog *at, sl_table *est, points *pts,
+                        sl_err *err)
+{
+    int cx = sl_table_find(est, "x"), cy = sl_table_find(est, "y");
+    for (int i = 0; i < at->n; i++) {
+        if (!in_interior(img, at->src[i].x, at->src[i].y))
+            continue;
+        int r = sl_table_add_rows(est, 1, err);
+        if (r < 0)
+            return -1;
+        *sl_table_at(est, cx, r) = (float)at->src[i].x;
+        *sl_table_at(est, cy, r) = (float)at->src[i].y;
+    }
+    pts->n = est->n;
+    if (!(pts->x = malloc(((size_t)pts->n * 2 + 1) * sizeof *pts->x)))
+        return sl_err_set(err, "out of memory for %d sources", pts->n);
+    pts->y = pts->x + pts->n;
+    for (int r = 0; r < est->n; r++)
+        pts->x[r] = *sl_table_at(est, cx, r), pts->y[r] = *sl_table_at(est, cy, r);
+    return 0;
+}
+
 int sl_encode_image(sl_encoder *e, const sl_image *img, const sl_catalog *at, sl_table *est,
                     sl_catalog *samples, long *n_nan, sl_err *err)
 {
@@ -794,58 +1054,25 @@ int sl_encode_image(sl_encoder *e, const sl_image *img, const sl_catalog *at, sl
     float *norm = sl_task_normalize_image(img, n_nan, err);
     if (!norm)
         return -1;
-    detection *det = NULL;
-    int n_det = 0, rc = 0;
-    if (!e->at_catalog) {
-        const sl_task *t = &e->model[SL_TASK_DETECT].task;
-        /* Samples need every tile; the estimate, those above the threshold. */
-        rc = detect(e, img, norm, e->n_samples ? -1 : e->threshold, &det, &n_det, err);
-        for (int k = 0; k < e->n_samples && rc == 0; k++)
-            rc = draw_catalog(e, img, norm, det, n_det, k, &samples[k], err);
-        /* A tile at the image's edge may place its source beyond it: the
-         * source is then not in this image (nor in any patch's interior). */
-        int kept = 0;
-        for (int i = 0; i < n_det && rc == 0; i++) {
-            double x, y;
-            detection_xy(t, img, &det[i], &x, &y);
-            double p = 1 / (1 + exp(-(double)det[i].raw[t->factor[0].out]));
-            if (in_interior(img, x, y) && p > e->threshold)
-                det[kept++] = det[i];
-        }
-        n_det = kept;
-        if (rc == 0 && n_det > 0 &&
-            (rc = sl_table_add_rows(est, n_det, err)) >= 0) {
-            rc = 0;
-            for (int i = 0; i < n_det; i++)
-                for (int f = 0; f < t->n_factors; f++) {
-                    /* u, v are fractions of the tile: x = (tile + u) T in record pixels. */
-                    int is_u = !strcmp(t->factor[f].name, "u"), is_v = !strcmp(t->factor[f].name, "v");
-                    double origin = is_u ? det[i].gx - (double)img->x0 / t->tile
-                                  : is_v ? det[i].gy - (double)img->y0 / t->tile : 0;
-                    put_factor(e, est, t, f, det[i].raw + t->factor[f].out, i, origin,
-                               is_u || is_v ? t->tile : 1);
-                }
-        }
-    } else {
-        int cx = sl_table_find(est, "x"), cy = sl_table_find(est, "y");
-        for (int i = 0; i < at->n && rc == 0; i++) {
-            if (!in_interior(img, at->src[i].x, at->src[i].y))
-                continue;
-            int r = sl_table_add_rows(est, 1, err);
-            if (r < 0)
-                rc = -1;
-            else {
-                *sl_table_at(est, cx, r) = (float)at->src[i].x;
-                *sl_table_at(est, cy, r) = (float)at->src[i].y;
-            }
-        }
-    }
+    detection *lens = NULL;
+    points pts = {0};
+    int n_lens = 0, rc = 0, margin = e->have[SL_TASK_LENS_DETECT] ? LENS_MARGIN : 0;
+    /* The lens finder's every tile: lens_rows and the samples need them all. */
+    if (e->have[SL_TASK_LENS_DETECT])
+        rc = detect(e, SL_TASK_LENS_DETECT, img, norm, -1, margin, &lens, &n_lens, err);
+    if (rc == 0)
+        rc = e->at_catalog ? catalog_rows(img, at, est, &pts, err)
+                           : detect_rows(e, img, norm, lens, n_lens, margin, samples, est, &pts,
+                                         err);
+    if (rc == 0 && e->have[SL_TASK_LENS_DETECT])
+        rc = lens_rows(e, img, lens, n_lens, pts.x, pts.y, pts.n, est, err);
     for (int k = SL_TASK_CLASSIFY; k < SL_N_TASKS && rc == 0; k++)
-        if (e->have[k])
+        if (e->have[k] && k != SL_TASK_LENS_DETECT)
             rc = run_cutouts(e, (sl_task_kind)k, img, norm, est, err);
     if (rc == 0)
         put_points(e, est, img->n_bands);
-    free(det);
+    free(pts.x);
+    free(lens);
     free(norm);
     return rc < 0 ? -1 : 0;
 }

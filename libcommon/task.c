@@ -56,6 +56,23 @@ static void add_galaxy_factors(sl_task *t, const char *prefix)
     add_factor(t, name, sl_family_lognormal());
 }
 
+int sl_task_windowed(const sl_task *t)
+{
+    return t->kind == SL_TASK_DETECT || t->kind == SL_TASK_LENS_DETECT;
+}
+
+void sl_task_default_geometry(sl_task_kind kind, int *tile, int *border, int *patch_tiles,
+                              int *cutout)
+{
+    /* lens-detect: 8-pixel tiles, and a border of 40 so that a window holds
+     * the prior's largest ring (theta_E 30 px) around any tile; lens: a
+     * cut-out of 96 for the same ring with its PSF and offset. */
+    *tile = kind == SL_TASK_LENS_DETECT ? 8 : 4;
+    *border = kind == SL_TASK_LENS_DETECT ? 40 : 8;
+    *patch_tiles = 8;
+    *cutout = kind == SL_TASK_LENS ? 96 : 48;
+}
+
 int sl_task_make(sl_task *t, sl_task_kind kind, int n_bands, int ref_band, int tile, int border,
                  int patch_tiles, int cutout, sl_err *err)
 {
@@ -72,12 +89,23 @@ int sl_task_make(sl_task *t, sl_task_kind kind, int n_bands, int ref_band, int t
     char name[32];
     switch (kind) {
     case SL_TASK_DETECT:
+    case SL_TASK_LENS_DETECT:
         if (tile != 1 && tile != 2 && tile != 4 && tile != 8)
-            return sl_err_set(err, "tile size %d: the detect net needs 1, 2, 4 or 8", tile);
+            return sl_err_set(err, "tile size %d: the %s net needs 1, 2, 4 or 8", tile,
+                              sl_task_name(kind));
+        if (kind == SL_TASK_LENS_DETECT && tile == 1)
+            return sl_err_set(err, "tile size 1: the lens-detect net strides its first layer");
         if (border < 0 || border % tile != 0)
             return sl_err_set(err, "border %d: must be a multiple of the tile size %d", border, tile);
         if (patch_tiles < 1 || patch_tiles > 256)
             return sl_err_set(err, "patch of %d tiles: out of range [1, 256]", patch_tiles);
+        if (kind == SL_TASK_LENS_DETECT) {
+            /* Per tile: a lens system's deflector centre lies in it, and where. */
+            add_factor(t, "lens", sl_family_bernoulli());
+            add_factor(t, "lens_u", sl_family_logitnormal(0, 1));
+            add_factor(t, "lens_v", sl_family_logitnormal(0, 1));
+            return 0;
+        }
         add_factor(t, "on", sl_family_bernoulli());
         add_factor(t, "u", sl_family_logitnormal(0, 1));
         add_factor(t, "v", sl_family_logitnormal(0, 1));
@@ -88,7 +116,6 @@ int sl_task_make(sl_task *t, sl_task_kind kind, int n_bands, int ref_band, int t
         return 0;
     case SL_TASK_CLASSIFY:
     case SL_TASK_GALAXY:
-    case SL_TASK_LENS_DETECT:
     case SL_TASK_LENS:
         if (cutout < 8 || cutout > 512)
             return sl_err_set(err, "cut-out side %d: out of range [8, 512]", cutout);
@@ -98,8 +125,6 @@ int sl_task_make(sl_task *t, sl_task_kind kind, int n_bands, int ref_band, int t
     }
     if (kind == SL_TASK_CLASSIFY)
         add_factor(t, "galaxy", sl_family_bernoulli());
-    else if (kind == SL_TASK_LENS_DETECT)
-        add_factor(t, "lens", sl_family_bernoulli());
     else if (kind == SL_TASK_GALAXY)
         add_galaxy_factors(t, "");
     else {
@@ -117,7 +142,7 @@ int sl_task_make(sl_task *t, sl_task_kind kind, int n_bands, int ref_band, int t
 
 int sl_task_side(const sl_task *t)
 {
-    return t->kind == SL_TASK_DETECT ? t->patch_tiles * t->tile + 2 * t->border : t->cutout;
+    return sl_task_windowed(t) ? t->patch_tiles * t->tile + 2 * t->border : t->cutout;
 }
 
 size_t sl_task_input_size(const sl_task *t)
@@ -128,12 +153,12 @@ size_t sl_task_input_size(const sl_task *t)
 
 int sl_task_out_grid(const sl_task *t)
 {
-    return t->kind == SL_TASK_DETECT ? sl_task_side(t) / t->tile : 1;
+    return sl_task_windowed(t) ? sl_task_side(t) / t->tile : 1;
 }
 
 int sl_samples_cells(const sl_task *t)
 {
-    return t->kind == SL_TASK_DETECT ? t->patch_tiles * t->patch_tiles : 1;
+    return sl_task_windowed(t) ? t->patch_tiles * t->patch_tiles : 1;
 }
 
 /* ---- Architectures ------------------------------------------------------ */
@@ -142,6 +167,28 @@ static int conv_bn_silu(sl_nn *net, int in, int cout, int k, int stride)
 {
     int c = sl_nn_conv(net, in, cout, k, stride, k / 2, 1);
     return c < 0 ? -1 : sl_nn_silu(net, sl_nn_batchnorm(net, c));
+}
+
+/* The lens finder: fully convolutional like detect, but strided from its
+ * first layer (arcs are wider than the PSF) and deep enough at the tile
+ * stride that every tile's receptive field spans its whole context border,
+ * so that a ring of the prior's largest Einstein radius is seen in full from
+ * the tile that holds its centre. */
+static int lens_finder(sl_nn *net, const sl_task *t, int w)
+{
+    /* field: the receptive field so far; jump: the stride of the layer's input. */
+    int x = conv_bn_silu(net, 0, w, 3, 2), field = 3, jump = 2;
+    x = conv_bn_silu(net, x, w, 3, 1);
+    field += 2 * jump;
+    for (; jump < t->tile; jump *= 2) {
+        x = conv_bn_silu(net, x, w *= 2, 3, 2);
+        field += 2 * jump;
+    }
+    while (field < 2 * t->border + t->tile) {
+        x = conv_bn_silu(net, x, w, 3, 1);
+        field += 2 * jump;
+    }
+    return sl_nn_conv(net, x, t->n_outputs, 1, 1, 0, 1);
 }
 
 sl_nn *sl_task_default_net(const sl_task *t, int width, sl_err *err)
@@ -161,7 +208,14 @@ sl_nn *sl_task_default_net(const sl_task *t, int width, sl_err *err)
             x = conv_bn_silu(net, x, 2 * w, 3, 2);
         x = conv_bn_silu(net, x, 2 * w, 3, 1);
         x = sl_nn_conv(net, x, t->n_outputs, 1, 1, 0, 1);
+    } else if (t->kind == SL_TASK_LENS_DETECT) {
+        x = lens_finder(net, t, w);
     } else {
+        /* Cut-outs wider than 64 pixels are halved by a strided first layer:
+         * the lens cut-out holds a whole ring at the cost of a 48-pixel one
+         * (arcs are wider than the PSF, so little is lost). */
+        for (int s = side; s > 64 && x >= 0; s /= 2)
+            x = conv_bn_silu(net, x, w / 2, 3, 2);
         /* Three stages of two 3x3 convolutions, pooled, then two dense layers. */
         for (int stage = 0; stage < 3; stage++, w *= 2) {
             x = conv_bn_silu(net, x, w, 3, 1);
@@ -282,17 +336,46 @@ float *sl_task_normalize_image(const sl_image *img, long *n_nan, sl_err *err)
     return norm;
 }
 
-static int extract_detect(const sl_task *t, const sl_image *img, const sl_catalog *truth,
-                          const float *norm, sl_samples *s, sl_err *err)
+/* The sources a windowed task detects: every source for detect, the lens
+ * systems (their deflector centres) for lens-detect.  *own is set when the
+ * result is not truth, it is *lenses, which the caller frees. */
+static const sl_catalog *window_truth(const sl_task *t, const sl_catalog *truth,
+                                      sl_catalog *lenses, sl_err *err)
 {
+    if (t->kind == SL_TASK_DETECT)
+        return truth;
+    sl_catalog_init(lenses, truth->n_bands);
+    for (int i = 0; i < truth->n; i++) {
+        if (!truth->src[i].lens)
+            continue;
+        sl_source *s = sl_catalog_add(lenses);
+        if (!s) {
+            sl_catalog_free(lenses);
+            sl_err_set(err, "out of memory");
+            return NULL;
+        }
+        *s = truth->src[i];
+    }
+    return lenses;
+}
+
+/* Windows of P x P tiles from the top-left corner on, the last row and
+ * column shifted back inside so that every tile is trained on.  Targets per
+ * tile: present, location in the tile, and (detect) star fluxes. */
+static int extract_windows(const sl_task *t, const sl_image *img, const sl_catalog *truth,
+                           const float *norm, sl_samples *s, sl_err *err)
+{
+    sl_catalog lenses;
+    const sl_catalog *cat = window_truth(t, truth, &lenses, err);
     sl_tiling tl = sl_tiling_make(img->width, img->height, t->tile, t->border, 1);
-    sl_tile_truth *tt = malloc((size_t)tl.nx * tl.ny * sizeof *tt);
-    if (!tt)
-        return sl_err_set(err, "out of memory");
-    sl_tile_truth_fill(&tl, truth, t->ref_band, tt);
-    /* Patches of P x P tiles from the top-left corner on, the last row and
-     * column shifted back inside so that every tile is trained on. */
-    int P = t->patch_tiles, side = sl_task_side(t), cells = P * P;
+    sl_tile_truth *tt = cat ? malloc((size_t)tl.nx * tl.ny * sizeof *tt) : NULL;
+    if (!tt) {
+        if (cat && cat != truth)
+            sl_catalog_free(&lenses);
+        return cat ? sl_err_set(err, "out of memory") : -1;
+    }
+    sl_tile_truth_fill(&tl, cat, t->ref_band, tt);
+    int P = t->patch_tiles, side = sl_task_side(t), cells = P * P, n_flux = t->n_factors - 3;
     int nx = (tl.nx + P - 1) / P, ny = (tl.ny + P - 1) / P, rc = 0;
     for (int pj = 0; pj < ny && rc == 0; pj++)
         for (int pi = 0; pi < nx && rc == 0; pi++) {
@@ -312,16 +395,16 @@ static int extract_detect(const sl_task *t, const sl_image *img, const sl_catalo
                 const sl_tile_truth *cell =
                     i < tl.nx && j < tl.ny ? &tt[(size_t)j * tl.nx + i] : NULL;
                 int on = cell && cell->n > 0;
-                const sl_source *src = on ? &truth->src[cell->index[0]] : NULL;
+                const sl_source *src = on ? &cat->src[cell->index[0]] : NULL;
                 yc[0] = on;
                 yc[1] = on ? cell->u[0] : 0.5;
                 yc[2] = on ? cell->v[0] : 0.5;
-                for (int b = 0; b < t->n_bands; b++)
+                for (int b = 0; b < n_flux; b++)
                     yc[3 + b] = on ? src->flux[b] : 1;
                 /* A tile outside the image (a patch reaching past its edge) trains nothing. */
                 mc[0] = cell != NULL;
                 mc[1] = mc[2] = on;
-                for (int b = 0; b < t->n_bands; b++)
+                for (int b = 0; b < n_flux; b++)
                     mc[3 + b] = on && !src->galaxy;
                 if ((rc = check_targets(t, yc, mc, (int)img->id, err)) < 0)
                     break;
@@ -329,6 +412,8 @@ static int extract_detect(const sl_task *t, const sl_image *img, const sl_catalo
             s->n++;
         }
     free(tt);
+    if (cat != truth)
+        sl_catalog_free(&lenses);
     return rc;
 }
 
@@ -339,7 +424,7 @@ static int extract_cutouts(const sl_task *t, const sl_image *img, const sl_catal
         const sl_source *src = &truth->src[i];
         if (!(src->x >= 0 && src->x < img->width && src->y >= 0 && src->y < img->height))
             continue;
-        if ((t->kind == SL_TASK_GALAXY || t->kind == SL_TASK_LENS_DETECT) && !src->galaxy)
+        if (t->kind == SL_TASK_GALAXY && !src->galaxy)
             continue;
         if (t->kind == SL_TASK_LENS && !src->lens)
             continue;
@@ -352,7 +437,6 @@ static int extract_cutouts(const sl_task *t, const sl_image *img, const sl_catal
         memset(m, 1, (size_t)t->n_factors);
         switch (t->kind) {
         case SL_TASK_CLASSIFY: y[0] = src->galaxy; break;
-        case SL_TASK_LENS_DETECT: y[0] = src->lens; break;
         case SL_TASK_GALAXY: galaxy_targets(src->flux, &src->shape, t->n_bands, y); break;
         default:
             y[0] = src->theta_e, y[1] = src->e1, y[2] = src->e2;
@@ -375,8 +459,8 @@ int sl_task_extract(const sl_task *t, const sl_image *img, const sl_catalog *tru
     float *norm = sl_task_normalize_image(img, NULL, err);
     if (!norm)
         return -1;
-    int rc = t->kind == SL_TASK_DETECT ? extract_detect(t, img, truth, norm, s, err)
-                                       : extract_cutouts(t, img, truth, norm, s, err);
+    int rc = sl_task_windowed(t) ? extract_windows(t, img, truth, norm, s, err)
+                                 : extract_cutouts(t, img, truth, norm, s, err);
     free(norm);
     return rc;
 }
@@ -387,7 +471,7 @@ double sl_task_loss(const sl_task *t, const float *out, const double *y,
                     const unsigned char *mask, int batch, float *grad, long *count)
 {
     int grid = sl_task_out_grid(t), g2 = grid * grid, P = sl_samples_cells(t) == 1 ? 1 : t->patch_tiles;
-    int off = t->kind == SL_TASK_DETECT ? t->border / t->tile : 0;
+    int off = sl_task_windowed(t) ? t->border / t->tile : 0;
     int cells = P * P;
     long terms = 0;
     for (size_t i = 0; i < (size_t)batch * cells * t->n_factors; i++)

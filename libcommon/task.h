@@ -10,15 +10,22 @@
  *   galaxy       a cut-out centred on a galaxy: flux per band (log-normal),
  *                disk fraction, axis ratios (logit-normal on (0,1)), angle
  *                (logit-normal on (0, pi)), half-light radii (log-normal)
- *   lens-detect  a cut-out centred on a galaxy: P(lens system)
- *   lens         a cut-out centred on a lens system: (theta_E, e1, e2, src_dx,
+ *   lens-detect  the lens finder: a fully convolutional net over windows of
+ *                P x P tiles (8 pixels) and a 40-pixel context border, whose
+ *                receptive field holds the prior's largest ring: per tile
+ *                P(a lens system's deflector centre lies in it) and where
+ *                (logit-normal on (0,1) each axis); it needs no detected
+ *                deflector, the arcs suffice
+ *   lens         a cut-out (96 pixels, halved by a strided first layer)
+ *                centred on a lens system: (theta_E, e1, e2, src_dx,
  *                src_dy) jointly, a Gaussian with full covariance in
  *                transformed space (log, logit(-1,1) twice, identity twice), and
  *                the lensed source's galaxy parameters as for `galaxy`
  *
  * Each factor is conditioned on the true values of the factors above it:
  * cut-outs are centred on true positions, the galaxy factors are trained on
- * true galaxies only, the lens factor on true lens systems only.
+ * true galaxies only, the lens factor on true lens systems only; the lens
+ * finder's tiles hold true lens systems' deflector centres.
  *
  * Pixels are normalized before they reach a network: asinh((x - bg)/sqrt(bg))
  * with bg the background of the pixel's band (the noise of an empty pixel is
@@ -62,10 +69,16 @@ typedef struct sl_task {
 } sl_task;
 
 const char *sl_task_name(sl_task_kind kind);
+/* Whether the task runs on windows of tiles (detect, lens-detect) rather than
+ * on source-centred cut-outs. */
+int sl_task_windowed(const sl_task *t);
+/* The default tile, border, patch and cut-out sides of a task, pixels. */
+void sl_task_default_geometry(sl_task_kind kind, int *tile, int *border, int *patch_tiles,
+                              int *cutout);
 int sl_task_parse(const char *name, sl_task_kind *kind);
 
 /* The factors of a task for images of n_bands bands.  tile/border/patch_tiles
- * matter for detect, cutout for the others. */
+ * matter for the windowed tasks, cutout for the others. */
 int sl_task_make(sl_task *t, sl_task_kind kind, int n_bands, int ref_band, int tile,
                  int border, int patch_tiles, int cutout, sl_err *err);
 
@@ -77,7 +90,8 @@ size_t sl_task_input_size(const sl_task *t);
 int sl_task_out_grid(const sl_task *t);
 
 /* The default architecture (documented in sl-train(1)).  The net is built
- * but not finalized. */
+ * but not finalized.  Cut-out nets with sides up to 64 are those of the
+ * earlier releases, layer for layer. */
 sl_nn *sl_task_default_net(const sl_task *t, int width, sl_err *err);
 
 /* Training samples cut from one image: inputs [n][input_size], targets

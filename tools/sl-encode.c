@@ -22,7 +22,7 @@ static const char usage[] =
     "                        galaxy, lens-detect, lens), detect required unless --at\n"
     "      --threshold P     a tile holds a source when P(source) > P [0.5]\n"
     "      --all-factors     run every encoder at every source (by default galaxy\n"
-    "                        and lens-detect run at galaxies, lens at lens systems)\n"
+    "                        runs at galaxies and lens systems, lens at lens systems)\n"
     "      --at KEY          run the cut-out encoders at the sources of the records'\n"
     "                        KEY catalog (truth) instead of detecting\n"
     "      --samples K       also K joint samples of each catalog from the posterior\n"

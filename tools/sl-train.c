@@ -42,10 +42,11 @@ static const char usage[] =
     "      --weight-decay X  AdamW decoupled weight decay [0]\n"
     "      --clip X          clip the gradient's global norm at X; 0 for none [10]\n"
     "      --width N         channels of the first layers of the default network [32]\n"
-    "      --tile N          detect: tile side, pixels [4]\n"
-    "      --border N        detect: context border around a patch, pixels [8]\n"
-    "      --patch-tiles N   detect: tiles per side of a training patch [8]\n"
-    "      --cutout N        other tasks: cut-out side, pixels [48]\n"
+    "      --tile N          detect, lens-detect: tile side, pixels [4; lens-detect 8]\n"
+    "      --border N        detect, lens-detect: context border around a patch,\n"
+    "                        pixels [8; lens-detect 40]\n"
+    "      --patch-tiles N   detect, lens-detect: tiles per side of a training patch [8]\n"
+    "      --cutout N        other tasks: cut-out side, pixels [48; lens 96]\n"
     "      --buffer N        samples in the shuffle buffer [4096]\n"
     "      --val FILE        held-out image records, evaluated every --val-every steps;\n"
     "                        the model kept is the best on them (early stopping)\n"
@@ -83,8 +84,19 @@ static struct {
     sl_lr_kind schedule;
     int resume, progress, warmup_given;
 } opt = {.steps = 2000, .epochs = 1, .batch = 32, .lr = 1e-3, .schedule = SL_LR_COSINE,
-         .warmup = 50, .clip = 10, .width = 32, .tile = 4, .border = 8, .patch = 8,
-         .cutout = 48, .buffer = 4096, .val_every = 100, .ckpt_every = 500};
+         .warmup = 50, .clip = 10, .width = 32, .tile = -1, .border = -1, .patch = -1,
+         .cutout = -1, .buffer = 4096, .val_every = 100, .ckpt_every = 500};
+
+/* The task's own geometry where the options left it unset (-1). */
+static void set_geometry_defaults(sl_task_kind kind)
+{
+    int tile, border, patch, cutout;
+    sl_task_default_geometry(kind, &tile, &border, &patch, &cutout);
+    opt.tile = opt.tile < 0 ? tile : opt.tile;
+    opt.border = opt.border < 0 ? border : opt.border;
+    opt.patch = opt.patch < 0 ? patch : opt.patch;
+    opt.cutout = opt.cutout < 0 ? cutout : opt.cutout;
+}
 
 static int on_option(int c, const char *arg)
 {
@@ -630,6 +642,7 @@ int main(int argc, char **argv)
     m->pixel_scale = f.img.pixel_scale;
     m->width = (int)opt.width;
     int ref = sl_image_band(&f.img, "r");
+    set_geometry_defaults(kind);
     if (sl_task_make(&m->task, kind, f.img.n_bands, ref < 0 ? 0 : ref, (int)opt.tile,
                      (int)opt.border, (int)opt.patch, (int)opt.cutout, &err) < 0)
         sl_usage_error("%s", err.msg);

@@ -83,8 +83,10 @@ static void test_cutout_samples(void)
     sl_catalog cat;
     make_image(&img, &cat);
     sl_task t;
-    int want[] = {0, 2, 1, 1, 1};
+    int want[] = {0, 2, 1, 0, 1};
     for (int k = SL_TASK_CLASSIFY; k <= SL_TASK_LENS; k++) {
+        if (k == SL_TASK_LENS_DETECT)
+            continue; /* windowed: test_lens_finder_samples */
         CHECK(sl_task_make(&t, (sl_task_kind)k, 1, 0, 4, 0, 0, 12, NULL) == 0);
         sl_samples s = {0};
         CHECK(sl_task_extract(&t, &img, &cat, &s, NULL) == 0);
@@ -101,6 +103,56 @@ static void test_cutout_samples(void)
             CHECK(s.y[0] == 0 && s.y[1] == 1);
         sl_samples_free(&s);
     }
+    sl_image_free(&img);
+    sl_catalog_free(&cat);
+}
+
+/* The lens finder's tiles hold the lens systems only, and its net sees the
+ * whole context border from every tile. */
+static void test_lens_finder_samples(void)
+{
+    sl_image img;
+    sl_catalog cat;
+    make_image(&img, &cat);
+    sl_task t;
+    CHECK(sl_task_make(&t, SL_TASK_LENS_DETECT, 1, 0, 8, 16, 2, 0, NULL) == 0);
+    CHECK(sl_task_side(&t) == 48 && sl_task_out_grid(&t) == 6);
+    CHECK(t.n_factors == 3 && t.n_outputs == 5 && t.n_targets == 3);
+    sl_samples s = {0};
+    CHECK(sl_task_extract(&t, &img, &cat, &s, NULL) == 0);
+    CHECK(s.n == 4); /* 4 x 4 tiles in windows of 2 x 2 */
+    int on = 0;
+    for (int i = 0; i < s.n * 4; i++)
+        if (s.y[i * 3] == 1) {
+            on++;
+            /* The deflector at (20, 20): tile (2, 2), at (0.5, 0.5) of it. */
+            CHECK_NEAR(s.y[i * 3 + 1], 0.5, 1e-12);
+            CHECK_NEAR(s.y[i * 3 + 2], 0.5, 1e-12);
+            CHECK(s.mask[i * 3 + 1] && s.mask[i * 3 + 2]);
+        }
+    CHECK(on == 1); /* the star is not a lens system */
+    sl_samples_free(&s);
+    CHECK(sl_task_make(&t, SL_TASK_LENS_DETECT, 1, 0, 1, 4, 2, 0, NULL) == -1);
+    /* The output cell at the centre of the input responds to the input's
+     * corners: the receptive field spans the border. */
+    sl_task_make(&t, SL_TASK_LENS_DETECT, 1, 0, 8, 16, 1, 0, NULL);
+    sl_nn *net = sl_task_default_net(&t, 4, NULL);
+    CHECK(net && sl_nn_finalize(net, sl_nn_n_nodes(net) - 1, 1, 1, NULL) == 0);
+    sl_nn_init(net, 3);
+    int side = sl_task_side(&t), grid = sl_task_out_grid(&t);
+    float *x = calloc((size_t)side * side, sizeof *x);
+    float *base = malloc((size_t)t.n_outputs * grid * grid * sizeof *base);
+    memcpy(base, sl_nn_forward(net, x, 1, 0), (size_t)t.n_outputs * grid * grid * sizeof *base);
+    int centre = grid / 2 * grid + grid / 2;
+    int corner[4] = {0, side - 1, (side - 1) * side, side * side - 1};
+    for (int k = 0; k < 4; k++) {
+        memset(x, 0, (size_t)side * side * sizeof *x);
+        x[corner[k]] = 5;
+        CHECK(sl_nn_forward(net, x, 1, 0)[centre] != base[centre]);
+    }
+    free(x);
+    free(base);
+    sl_nn_free(net);
     sl_image_free(&img);
     sl_catalog_free(&cat);
 }
@@ -153,6 +205,7 @@ int main(void)
 {
     RUN(test_detect_samples);
     RUN(test_cutout_samples);
+    RUN(test_lens_finder_samples);
     RUN(test_loss_gradient);
     return check_report("test_task");
 }
