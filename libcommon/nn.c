@@ -611,7 +611,7 @@ void sl_nn_init(sl_nn *net, uint64_t seed)
             continue;
         float *p = net->params + nd->poff;
         sl_rng r;
-        sl_rng_init(&r, seed, (uint64_t)i, 0x6e6e);
+        sl_rng_init(&r, seed, (uint64_t)i, SL_RNG_NN_INIT);
         if (nd->op == SL_NN_CONV || nd->op == SL_NN_DENSE) {
             size_t nout = (size_t)nd->arg[1]; /* cout or nout */
             size_t nw = nd->np - nout;
