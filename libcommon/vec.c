@@ -5,6 +5,8 @@
 
 int sl_vec_grow(void **a, size_t *cap, size_t need, size_t size, sl_err *err)
 {
+    if (need <= *cap)
+        return 0;
     size_t c = *cap ? *cap : 16;
     while (c < need)
         c = c > SIZE_MAX / 2 ? need : 2 * c;

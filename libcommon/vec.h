@@ -22,8 +22,9 @@
 #define SL_VEC(T) struct { T *a; size_t n, cap; }
 
 /* Grows the array *a of *cap elements of `size` bytes to hold at least
- * `need`: 0, or -1 with "out of memory" in err (then *a and *cap are
- * unchanged). */
+ * `need` (nothing to do when it does): 0, or -1 with "out of memory" in err
+ * (then *a and *cap are unchanged).  Arrays kept as a pointer and a count
+ * outside an SL_VEC call it directly. */
 int sl_vec_grow(void **a, size_t *cap, size_t need, size_t size, sl_err *err);
 
 /* Room for `need` elements: 0 or -1. */
