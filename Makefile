@@ -42,7 +42,7 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread $(SAN_FLAGS) \
 LDFLAGS += -pthread $(SAN_FLAGS)
 LDLIBS  := $(shell pkg-config --libs $(PKGS)) -lm
 
-LIB_SRC   := $(wildcard libcommon/*.c)
+LIB_SRC   := $(wildcard libcommon/*.c libcommon/*/*.c)
 LIB_OBJ   := $(LIB_SRC:%.c=$(O)/%.o)
 LIB       := $(O)/libcommon.a
 TOOL_SRC  := $(wildcard tools/sl-*.c)

@@ -135,7 +135,8 @@ int sl_nn_finalize(sl_nn *net, int output, int max_batch, int threads, sl_err *e
  * forwards return NULL and backward fails. */
 void sl_nn_inference_only(sl_nn *net);
 
-/* Deterministic in the seed: node i draws from rng stream i of the seed. */
+/* Deterministic in the seed: node i draws from rng stream i, substream
+ * SL_RNG_NN_INIT, of the seed. */
 void sl_nn_init(sl_nn *net, uint64_t seed);
 
 /* ---- Parameters ---------------------------------------------------------- */

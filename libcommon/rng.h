@@ -43,12 +43,38 @@ typedef struct sl_rng {
     double spare;
 } sl_rng;
 
+/* Every purpose a component draws for, as the substream argument of sl_rng_init:
+ * the one list of them, so that two purposes never meet on one number by
+ * accident.  The stream argument then picks the object drawn for (an image, a
+ * node, a tile), and the seed is the tool's -s.  Components seeded from
+ * different tools' seeds may share a number (TARP's 1 and 2 are the
+ * simulator's too): what must not repeat is a number within one seed's
+ * meaning.  Changing a number changes every output drawn from it. */
+enum sl_rng_substream {
+    /* encode.c (sl-encode --samples): sample k of an image's catalog draws from
+     * substream SL_RNG_ENCODE_SAMPLE + k, stream = (parent << 40) ^ (tile row
+     * << 20) ^ tile column, so it occupies [0, K) for K samples. */
+    SL_RNG_ENCODE_SAMPLE = 0,
+    SL_RNG_CATALOG = 1,        /* prior.c (sl-simulate): image k's catalog, stream k */
+    SL_RNG_NOISE = 2,          /* render.c (sl-simulate): image k's Poisson noise, stream k */
+    SL_RNG_READ_NOISE = 3,     /* render.c (sl-simulate): image k's read noise, stream k */
+    SL_RNG_TARP_SYSTEM = 1,    /* calib.c (sl-calibrate): TARP reference points of
+                                  object i, stream i */
+    SL_RNG_TARP_BOOT = 2,      /* calib.c (sl-calibrate): TARP bootstrap resample b,
+                                  stream b */
+    /* sl-calibrate: the SBC draws of parameter i come from substream
+     * SL_RNG_CALIBRATE_PARAM + i, stream = the evaluation's index. */
+    SL_RNG_CALIBRATE_PARAM = 16,
+    SL_RNG_TRAIN_BATCH = 100,  /* sl-train: shuffle-buffer slots of each batch, stream 0 */
+    SL_RNG_NN_INIT = 0x6e6e,   /* nn.c (sl_nn_init): initial weights of node i, stream i */
+};
+
 /* The raw bijection: out = Philox4x32-10(ctr, key).  Exposed for the known-answer
  * test and for callers who want one block at an explicit counter. */
 void sl_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
 
 /* Positions r at block 0 of (seed, stream, substream).  stream is typically the
- * image index, substream the purpose of the draws (catalog, noise, ...); the
+ * image index, substream the purpose of the draws (enum sl_rng_substream); the
  * substream is 16 bits so that the block counter can have 48. */
 void sl_rng_init(sl_rng *r, uint64_t seed, uint64_t stream, uint16_t substream);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "output.h"
+#include "vec.h"
 
 static void put(sl_svg *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -28,14 +29,10 @@ static void put(sl_svg *s, const char *fmt, ...)
             s->len += (size_t)k;
             return;
         }
-        size_t cap = 2 * s->cap + (size_t)k + 1;
-        char *b = realloc(s->buf, cap);
-        if (!b) {
+        if (sl_vec_grow((void **)&s->buf, &s->cap, s->len + (size_t)k + 1, 1, NULL) < 0) {
             s->oom = 1;
             return;
         }
-        s->buf = b;
-        s->cap = cap;
     }
 }
 

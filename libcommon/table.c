@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vec.h"
+
 void sl_table_init(sl_table *t)
 {
     memset(t, 0, sizeof *t);
@@ -63,14 +65,9 @@ int sl_table_add_column(sl_table *t, const char *name, const char *unit, int wid
     if (unit && strlen(unit) >= sizeof t->cols->unit)
         return sl_err_set(err, "column '%s': unit '%s' is longer than %zu characters", name,
                           unit, sizeof t->cols->unit - 1);
-    if (t->n_cols == t->cols_cap) {
-        int cap = t->cols_cap ? 2 * t->cols_cap : 8;
-        sl_table_col *p = realloc(t->cols, (size_t)cap * sizeof *p);
-        if (!p)
-            return sl_err_set(err, "out of memory for %d columns", cap);
-        t->cols = p;
-        t->cols_cap = cap;
-    }
+    if (sl_vec_grow((void **)&t->cols, &t->cols_cap, (size_t)t->n_cols + 1, sizeof *t->cols,
+                    err) < 0)
+        return -1;
     size_t n = (size_t)t->cap * (size_t)width;
     float *v = malloc((n ? n : 1) * sizeof *v);
     if (!v)

@@ -49,7 +49,8 @@ typedef struct sl_table_col {
 
 typedef struct sl_table {
     int n, cap;           /* rows, and rows allocated in every column */
-    int n_cols, cols_cap;
+    int n_cols;
+    size_t cols_cap;
     sl_table_col *cols;
 } sl_table;
 

@@ -18,6 +18,7 @@
 #include "output.h"
 #include "record.h"
 #include "table.h"
+#include "vec.h"
 
 static const char usage[] =
     "Usage: sl-merge [options] [FILE...]\n"
@@ -95,7 +96,8 @@ typedef struct parent {
     char bands[SL_MAX_BANDS][16];
     double pixel_scale, zero_point[SL_MAX_BANDS];
     piece *pieces;
-    int n_pieces, cap_pieces;
+    int n_pieces;
+    size_t cap_pieces;
     int merged;          /* every patch came, and their rows are in est, truth */
     sl_table est, truth; /* merged (or read from a catalog record) */
     sl_table *samples;   /* n_samples merged posterior samples */
@@ -105,7 +107,8 @@ typedef struct parent {
 
 static struct {
     parent *p;
-    int n, cap;
+    int n;
+    size_t cap;
     int *slot; /* open addressing, id -> index + 1; size n_slots, a power of 2 */
     size_t n_slots;
     long seq, n_images, skipped;
@@ -142,14 +145,9 @@ static parent *parent_get(int64_t id, int *is_new)
             *is_new = 0;
             return &all.p[all.slot[s] - 1];
         }
-    if (all.n == all.cap) {
-        int cap = all.cap ? 2 * all.cap : 64;
-        parent *p = realloc(all.p, (size_t)cap * sizeof *p);
-        if (!p)
-            sl_die("out of memory for %d images", cap);
-        all.p = p;
-        all.cap = cap;
-    }
+    sl_err err;
+    if (sl_vec_grow((void **)&all.p, &all.cap, (size_t)all.n + 1, sizeof *all.p, &err) < 0)
+        sl_die_err(&err);
     parent *p = &all.p[all.n];
     memset(p, 0, sizeof *p);
     p->id = id;
@@ -366,14 +364,9 @@ static void add_image(const sl_record *rec, sl_image *img, sl_table *scratch)
         sl_die("%s: record %ld: key 'samples': %d posterior samples, the first patch of parent "
                "%lld has %d", rec->file, rec->num, n_samples_of(rec), (long long)p->id,
                p->n_samples);
-    if (p->n_pieces == p->cap_pieces) {
-        int cap = p->cap_pieces ? 2 * p->cap_pieces : 4;
-        piece *q = realloc(p->pieces, (size_t)cap * sizeof *q);
-        if (!q)
-            sl_die("out of memory");
-        p->pieces = q;
-        p->cap_pieces = cap;
-    }
+    if (sl_vec_grow((void **)&p->pieces, &p->cap_pieces, (size_t)p->n_pieces + 1,
+                    sizeof *p->pieces, &err) < 0)
+        sl_die_err(&err);
     if (p->merged) { /* complete already, so this patch came before */
         const piece *first = &p->pieces[img->patch];
         sl_die("%s: record %ld: parent %lld, patch %d appears twice (first at %s: record %ld)",

@@ -1,7 +1,8 @@
 /* nn.c: building the graph, allocating its memory once, running it on a pool of
- * threads.  The kernels of the layers are in nn_ops.c and nn_wino.c,
- * descriptions in nn_desc.c (the optimizer is optim.c); nn_impl.h explains the
- * shared structures. */
+ * threads.  What each operator is and does (its shape rule, buffers and
+ * kernels) is in nn_ops.c, found through nn_op_table: this file only walks the
+ * graph.  Descriptions are in nn_desc.c (the optimizer is optim.c); nn_impl.h
+ * explains the shared structures. */
 #include "nn_impl.h"
 
 #include <cblas.h>
@@ -21,17 +22,9 @@
 #define NN_UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
-static const char *const op_names[SL_NN_N_OPS] = {
-    "input", "conv", "batchnorm", "groupnorm", "relu", "silu", "maxpool",
-    "avgpool", "global_avgpool", "flatten", "dense", "add", "concat"};
-
-/* Inputs and integer arguments of each op (see sl_nn_layer). */
-const int nn_op_inputs[SL_NN_N_OPS] = {0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2};
-const int nn_op_args[SL_NN_N_OPS] = {3, 6, 1, 2, 0, 0, 2, 2, 0, 0, 2, 0, 0};
-
 const char *sl_nn_op_name(int op)
 {
-    return op >= 0 && op < SL_NN_N_OPS ? op_names[op] : "unknown";
+    return op >= 0 && op < SL_NN_N_OPS ? nn_op_table[op].name : "unknown";
 }
 
 /* ---- Building ----------------------------------------------------------- */
@@ -59,8 +52,7 @@ sl_nn *sl_nn_new(int channels, int height, int width)
     return net;
 }
 
-static int fail(sl_nn *net, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(sl_nn *net, const char *fmt, ...)
+int nn_fail(sl_nn *net, const char *fmt, ...)
 {
     if (!net->failed) {
         va_list ap;
@@ -75,34 +67,36 @@ static int fail(sl_nn *net, const char *fmt, ...)
 /* Largest per-sample tensor we accept, so that sizes fit an int. */
 #define NN_MAX_SIZE (1 << 28)
 
-/* Output shape and parameter counts of layer L appended as node net->n, after
- * checking it against its inputs.  Everything a builder or a description can
- * get wrong is caught here, with the node named. */
+/* Checks layer L, to be appended as node net->n, against its inputs and fills
+ * nd: the arity here, the rest by its operator's shape rule.  Everything a
+ * builder or a description can get wrong is caught here or there, with the
+ * node named. */
 static int shape_node(sl_nn *net, const sl_nn_layer *L, nn_node *nd)
 {
     int id = net->n;
     const char *name = sl_nn_op_name(L->op);
-    const int *a = L->arg;
     const nn_node *x = NULL, *y = NULL;
 
     if (L->op < 0 || L->op >= SL_NN_N_OPS)
-        return fail(net, "node %d: unknown op %d", id, L->op);
-    int nin = nn_op_inputs[L->op];
-    for (int k = nn_op_args[L->op]; k < 6; k++)
-        if (a[k] != 0)
-            return fail(net, "node %d (%s): takes %d arguments, argument %d is %d", id, name,
-                        nn_op_args[L->op], k + 1, a[k]);
+        return nn_fail(net, "node %d: unknown op %d", id, L->op);
+    const nn_op_def *op = &nn_op_table[L->op];
+    int nin = op->inputs;
+    for (int k = op->args; k < 6; k++)
+        if (L->arg[k] != 0)
+            return nn_fail(net, "node %d (%s): takes %d arguments, argument %d is %d", id, name,
+                           op->args, k + 1, L->arg[k]);
     if ((L->op == SL_NN_INPUT) != (id == 0))
-        return fail(net, "node %d (%s): the input must be node 0 and only node 0", id, name);
+        return nn_fail(net, "node %d (%s): the input must be node 0 and only node 0", id, name);
     for (int k = 0; k < 2; k++) {
         if (k >= nin) {
             if (L->in[k] != -1)
-                return fail(net, "node %d (%s): takes %d input%s, got a node id in slot %d",
-                            id, name, nin, nin == 1 ? "" : "s", k + 1);
+                return nn_fail(net, "node %d (%s): takes %d input%s, got a node id in slot %d",
+                               id, name, nin, nin == 1 ? "" : "s", k + 1);
             continue;
         }
         if (L->in[k] < 0 || L->in[k] >= id)
-            return fail(net, "node %d (%s): input %d is not an earlier node", id, name, L->in[k]);
+            return nn_fail(net, "node %d (%s): input %d is not an earlier node", id, name,
+                           L->in[k]);
     }
     if (nin > 0)
         x = &net->node[L->in[0]];
@@ -120,94 +114,15 @@ static int shape_node(sl_nn *net, const sl_nn_layer *L, nn_node *nd)
         nd->h = x->h;
         nd->w = x->w;
     }
-    size_t np = 0;
-    switch (L->op) {
-    case SL_NN_INPUT:
-        if (a[0] < 1 || a[1] < 1 || a[2] < 1)
-            return fail(net, "node 0 (input): shape %d x %d x %d is not positive", a[0], a[1], a[2]);
-        nd->c = a[0], nd->h = a[1], nd->w = a[2];
-        break;
-    case SL_NN_CONV: {
-        int cin = a[0], cout = a[1], k = a[2], st = a[3], pad = a[4], dil = a[5];
-        if (cin != x->c)
-            return fail(net, "node %d (conv): input has %d channels, description says %d", id, x->c, cin);
-        if (cout < 1 || k < 1 || st < 1 || pad < 0 || dil < 1)
-            return fail(net, "node %d (conv): needs cout, k, stride, dilation >= 1 and pad >= 0 "
-                        "(got %d, %d, %d, %d, pad %d)", id, cout, k, st, dil, pad);
-        if (k > 64 || pad > 64 || dil > 64 || st > 64)
-            return fail(net, "node %d (conv): kernel, stride, pad or dilation above 64", id);
-        int span = dil * (k - 1) + 1;
-        if (x->h + 2 * pad < span || x->w + 2 * pad < span)
-            return fail(net, "node %d (conv): kernel %d with dilation %d spans %d pixels, padded "
-                        "input is %d x %d", id, k, dil, span, x->h + 2 * pad, x->w + 2 * pad);
-        nd->c = cout;
-        nd->h = (x->h + 2 * pad - span) / st + 1;
-        nd->w = (x->w + 2 * pad - span) / st + 1;
-        np = (size_t)cout * cin * k * k + cout;
-        break;
-    }
-    case SL_NN_BATCHNORM:
-    case SL_NN_GROUPNORM:
-        if (a[0] != x->c)
-            return fail(net, "node %d (%s): input has %d channels, description says %d", id,
-                        name, x->c, a[0]);
-        if (L->op == SL_NN_GROUPNORM && (a[1] < 1 || x->c % a[1] != 0))
-            return fail(net, "node %d (groupnorm): %d groups do not divide %d channels", id,
-                        a[1], x->c);
-        np = 2 * (size_t)x->c;
-        if (L->op == SL_NN_BATCHNORM)
-            nd->ns = 2 * (size_t)x->c;
-        break;
-    case SL_NN_MAXPOOL:
-    case SL_NN_AVGPOOL:
-        if (a[0] < 1 || a[1] < 1 || a[0] > 64 || a[1] > 64)
-            return fail(net, "node %d (%s): window %d and stride %d must be in 1..64", id, name,
-                        a[0], a[1]);
-        if (x->h < a[0] || x->w < a[0])
-            return fail(net, "node %d (%s): window %d is larger than the %d x %d input", id, name,
-                        a[0], x->h, x->w);
-        nd->h = (x->h - a[0]) / a[1] + 1;
-        nd->w = (x->w - a[0]) / a[1] + 1;
-        break;
-    case SL_NN_GLOBAL_AVGPOOL:
-        nd->h = nd->w = 1;
-        break;
-    case SL_NN_FLATTEN:
-        nd->c = x->c * x->h * x->w;
-        nd->h = nd->w = 1;
-        break;
-    case SL_NN_DENSE:
-        if ((size_t)a[0] != x->size)
-            return fail(net, "node %d (dense): input has %zu values, description says %d", id,
-                        x->size, a[0]);
-        if (a[1] < 1)
-            return fail(net, "node %d (dense): %d outputs", id, a[1]);
-        nd->c = a[1];
-        nd->h = nd->w = 1;
-        np = (size_t)a[1] * a[0] + a[1];
-        break;
-    case SL_NN_ADD:
-        if (x->c != y->c || x->h != y->h || x->w != y->w)
-            return fail(net, "node %d (add): shapes %d x %d x %d and %d x %d x %d differ", id,
-                        x->c, x->h, x->w, y->c, y->h, y->w);
-        break;
-    case SL_NN_CONCAT:
-        if (x->h != y->h || x->w != y->w)
-            return fail(net, "node %d (concat): images %d x %d and %d x %d differ", id, x->h,
-                        x->w, y->h, y->w);
-        nd->c = x->c + y->c;
-        break;
-    default: /* relu, silu keep the shape */
-        break;
-    }
+    if (op->shape && op->shape(net, nd, x, y) < 0)
+        return -1;
     if ((double)nd->c * nd->h * nd->w > NN_MAX_SIZE)
-        return fail(net, "node %d (%s): %d x %d x %d values per sample is too many", id, name,
-                    nd->c, nd->h, nd->w);
+        return nn_fail(net, "node %d (%s): %d x %d x %d values per sample is too many", id, name,
+                       nd->c, nd->h, nd->w);
     nd->size = (size_t)nd->c * nd->h * nd->w;
-    if (np) {
+    if (nd->np) {
         nd->poff = net->np;
-        nd->np = np;
-        net->np += np;
+        net->np += nd->np;
     }
     if (nd->ns) {
         nd->soff = net->ns;
@@ -224,13 +139,13 @@ int nn_push(sl_nn *net, const sl_nn_layer *L)
     if (!net || net->failed)
         return -1;
     if (net->finalized)
-        return fail(net, "node %d (%s): the network is already finalized", net->n,
+        return nn_fail(net, "node %d (%s): the network is already finalized", net->n,
                     sl_nn_op_name(L->op));
     if (net->n == net->cap) {
         int cap = net->cap ? 2 * net->cap : 16;
         nn_node *p = realloc(net->node, cap * sizeof *p);
         if (!p)
-            return fail(net, "node %d: out of memory", net->n);
+            return nn_fail(net, "node %d: out of memory", net->n);
         net->node = p;
         net->cap = cap;
     }
@@ -317,12 +232,7 @@ int sl_nn_shape(const sl_nn *net, int node, int *c, int *h, int *w)
 
 /* Buffers are carved from one arena, 64-byte aligned, with a 64-byte gap after
  * each that AddressSanitizer builds poison, so an overrun is still caught. */
-typedef struct carver {
-    char *base; /* NULL while measuring */
-    size_t off;
-} carver;
-
-static void *carve(carver *cv, size_t bytes)
+void *nn_carve(nn_carver *cv, size_t bytes)
 {
     size_t off = (cv->off + 63) & ~(size_t)63;
     cv->off = off + bytes + 64;
@@ -332,64 +242,42 @@ static void *carve(carver *cv, size_t bytes)
     return cv->base + off;
 }
 
-static int n_chunks_max(const sl_nn *net)
-{
-    return net->max_batch < SL_NN_CHUNKS ? net->max_batch : SL_NN_CHUNKS;
-}
-
 /* Whether a node's own activations are ever written: not those of a batch norm
  * with a fused activation, nor, when only evaluating, those of a layer with a
  * folded norm (it writes the norm's or the activation's). */
 static int holds_act(const sl_nn *net, const nn_node *nd)
 {
-    if (nd->op == SL_NN_BATCHNORM && nd->act_node)
+    if (nd->act_node)
         return 0;
     return !(net->infer_only && nd->fold);
 }
 
 /* Assigns every buffer (or only measures, when cv->base is NULL). */
-static void layout(sl_nn *net, carver *cv)
+static void layout(sl_nn *net, nn_carver *cv)
 {
-    size_t B = (size_t)net->max_batch, G = (size_t)n_chunks_max(net), col = 0, du = 0;
+    size_t B = (size_t)net->max_batch, G = (size_t)nn_max_chunks(net);
+    nn_work ws = {0, 0};
     int maxc = 1, train = !net->infer_only;
-    net->params = carve(cv, net->np * sizeof(float));
-    net->grads = train ? carve(cv, net->np * sizeof(float)) : NULL;
-    net->state = carve(cv, net->ns * sizeof(float));
-    net->slots = carve(cv, train * G * net->nslot * sizeof(float));
+    net->params = nn_carve(cv, net->np * sizeof(float));
+    net->grads = train ? nn_carve(cv, net->np * sizeof(float)) : NULL;
+    net->state = nn_carve(cv, net->ns * sizeof(float));
+    net->slots = nn_carve(cv, train * G * net->nslot * sizeof(float));
     for (int i = 0; i < net->n; i++) {
         nn_node *nd = &net->node[i];
         size_t n = holds_act(net, nd) ? B * nd->size : 0;
-        nd->act = carve(cv, n * sizeof(float));
-        nd->grad = carve(cv, train * n * sizeof(float));
-        if (nd->op == SL_NN_BATCHNORM) {
-            nd->mean = carve(cv, nd->c * sizeof(float));
-            nd->istd = carve(cv, nd->c * sizeof(float));
-            nd->scale = carve(cv, nd->c * sizeof(float));
-            nd->shift = carve(cv, nd->c * sizeof(float));
-            nd->part = carve(cv, G * nd->c * 2 * sizeof(double));
-        } else if (nd->op == SL_NN_GROUPNORM) {
-            nd->mean = carve(cv, B * nd->arg[1] * sizeof(float));
-            nd->istd = carve(cv, B * nd->arg[1] * sizeof(float));
-        }
-        if (nd->flip && train)
-            nd->wflip = carve(cv, nd->np * sizeof(float));
-        if (nn_conv_wino(net, nd, 0))
-            nd->wino = carve(cv, (size_t)36 * nd->arg[0] * nd->arg[1] * sizeof(float));
-        if (nn_conv_wino(net, nd, 1) && train)
-            nd->wino_flip = carve(cv, (size_t)36 * nd->arg[0] * nd->arg[1] * sizeof(float));
+        nd->act = nn_carve(cv, n * sizeof(float));
+        nd->grad = nn_carve(cv, train * n * sizeof(float));
+        if (nn_op_table[nd->op].buffers)
+            nn_op_table[nd->op].buffers(net, nd, cv, &ws);
         if (nd->fold)
-            nd->wfold = carve(cv, nd->np * sizeof(float));
-        size_t need = nn_conv_workspace(net, nd);
-        col = need > col ? need : col;
-        if (nn_conv_wino(net, nd, 0) && train && 36 * nd->np > du)
-            du = 36 * nd->np; /* more than 36 cout cin */
+            nd->wfold = nn_carve(cv, nd->np * sizeof(float));
         maxc = nd->c > maxc ? nd->c : maxc;
     }
     for (int t = 0; t < net->nthreads; t++) {
-        net->th[t].col = carve(cv, col * sizeof(float));
-        net->th[t].du = carve(cv, du * sizeof(float));
-        net->th[t].scale = carve(cv, maxc * sizeof(float));
-        net->th[t].shift = carve(cv, maxc * sizeof(float));
+        net->th[t].col = nn_carve(cv, ws.col * sizeof(float));
+        net->th[t].du = nn_carve(cv, ws.du * sizeof(float));
+        net->th[t].scale = nn_carve(cv, maxc * sizeof(float));
+        net->th[t].shift = nn_carve(cv, maxc * sizeof(float));
     }
 }
 
@@ -398,7 +286,7 @@ static void layout(sl_nn *net, carver *cv)
  * page is touched now so that no step ever faults; all buffers start at 0. */
 static int alloc_arena(sl_nn *net, sl_err *err)
 {
-    carver cv = {NULL, 0};
+    nn_carver cv = {NULL, 0};
     layout(net, &cv);
     const size_t huge = (size_t)2 << 20;
     size_t size = (cv.off + huge - 1) / huge * huge;
@@ -465,18 +353,13 @@ static int plan_backward(sl_nn *net, sl_err *err)
     return 0;
 }
 
-static void plan_kernels(sl_nn *net)
+/* Per-sample layers sum their parameter gradients per chunk, each in its slot. */
+static void plan_slots(sl_nn *net)
 {
     net->nslot = 0;
     for (int i = 0; i < net->n; i++) {
         nn_node *nd = &net->node[i];
-        if (nd->op == SL_NN_CONV) {
-            int k = nd->arg[2], st = nd->arg[3], pad = nd->arg[4], dil = nd->arg[5];
-            nd->algo = k == 1 && st == 1 && pad == 0 ? NN_CONV_1X1 : NN_CONV_IM2COL;
-            nd->flip = nd->algo == NN_CONV_IM2COL && st == 1 && pad <= dil * (k - 1);
-        }
-        /* Per-sample layers sum their parameter gradients per chunk. */
-        if (nd->op == SL_NN_CONV || nd->op == SL_NN_GROUPNORM) {
+        if (nn_op_table[nd->op].flags & NN_CHUNK_GRADS) {
             nd->slot = net->nslot;
             net->nslot += nd->np;
         }
@@ -496,11 +379,12 @@ static void plan_fusions(sl_nn *net)
     for (int i = 1; i < net->n; i++) {
         nn_node *nd = &net->node[i], *x = &net->node[nd->in[0]];
         int single = uses[nd->in[0]] == 1 && nd->in[0] != net->output;
-        if ((nd->op == SL_NN_RELU || nd->op == SL_NN_SILU) && x->op == SL_NN_BATCHNORM && single) {
+        unsigned xf = nn_op_table[x->op].flags;
+        if ((nn_op_table[nd->op].flags & NN_ACTIVATION) && x->op == SL_NN_BATCHNORM && single) {
             x->act_node = i;
             nd->skip_train = nd->skip_eval = 1;
         }
-        if (nd->op == SL_NN_BATCHNORM && (x->op == SL_NN_CONV || x->op == SL_NN_DENSE) && single) {
+        if (nd->op == SL_NN_BATCHNORM && (xf & NN_LINEAR) && single) {
             x->fold = i;
             nd->skip_eval = 1;
         }
@@ -566,10 +450,10 @@ int sl_nn_finalize(sl_nn *net, int output, int max_batch, int threads, sl_err *e
         return -1;
     net->output = output;
     net->max_batch = max_batch;
-    net->nthreads = threads < n_chunks_max(net) ? threads : n_chunks_max(net);
+    net->nthreads = threads < nn_max_chunks(net) ? threads : nn_max_chunks(net);
     if (plan_backward(net, err) < 0)
         return -1;
-    plan_kernels(net);
+    plan_slots(net);
     plan_fusions(net);
     net->th = calloc(net->nthreads, sizeof *net->th);
     if (!net->th)
@@ -611,15 +495,15 @@ void sl_nn_init(sl_nn *net, uint64_t seed)
             continue;
         float *p = net->params + nd->poff;
         sl_rng r;
-        sl_rng_init(&r, seed, (uint64_t)i, 0x6e6e);
-        if (nd->op == SL_NN_CONV || nd->op == SL_NN_DENSE) {
-            size_t nout = (size_t)nd->arg[1]; /* cout or nout */
+        sl_rng_init(&r, seed, (uint64_t)i, SL_RNG_NN_INIT);
+        if (nn_op_table[nd->op].flags & NN_LINEAR) {
+            size_t nout = (size_t)nd->arg[1];
             size_t nw = nd->np - nout;
             double sd = sqrt(2.0 / (double)(nw / nout)); /* fan_in = weights per output */
             for (size_t j = 0; j < nw; j++)
                 p[j] = (float)(sd * sl_rng_normal(&r));
             memset(p + nw, 0, nout * sizeof *p);
-        } else { /* normalizations: gamma 1, beta 0 */
+        } else if (nn_op_table[nd->op].flags & NN_NORM) { /* gamma 1, beta 0 */
             for (int c = 0; c < nd->c; c++) {
                 p[c] = 1.0f;
                 p[nd->c + c] = 0.0f;
@@ -665,7 +549,7 @@ size_t sl_nn_flops(const sl_nn *net)
     size_t f = 0;
     for (int i = 0; i < net->n; i++) {
         const nn_node *nd = &net->node[i];
-        if (nd->op == SL_NN_CONV || nd->op == SL_NN_DENSE)
+        if (nn_op_table[nd->op].flags & NN_LINEAR)
             f += 2 * (nd->np - (size_t)nd->c) * (size_t)nd->h * nd->w;
     }
     return f;
@@ -675,7 +559,7 @@ size_t sl_nn_flops(const sl_nn *net)
 
 /* All threads run the same sequence of nodes and agree on when to wait: a
  * barrier is needed only when work was done since the last one. */
-static void nn_sync(nn_thread *th)
+void nn_sync(nn_thread *th)
 {
     if (th->dirty && th->net->nthreads > 1)
         pthread_barrier_wait(&th->net->bar);
@@ -698,62 +582,42 @@ static void prep_weights(nn_thread *th, int backward)
     nn_sync(th);
 }
 
+/* The chunks and samples thread t runs. */
+static nn_span thread_span(const sl_nn *net, int t)
+{
+    int T = net->nthreads, G = net->nchunks;
+    nn_span sp = {t * G / T, (t + 1) * G / T, 0, 0};
+    sp.s0 = nn_chunk_start(net, sp.g0);
+    sp.s1 = nn_chunk_start(net, sp.g1);
+    return sp;
+}
+
+/* Runs one node's forward (backward when dx >= 0) on this thread's share.  A
+ * batch-wide op needs every sample of its input, and its outputs are complete
+ * only when every thread is done. */
+static void run_node(nn_thread *th, nn_node *nd, const nn_span *sp, int dx)
+{
+    const nn_op_def *op = &nn_op_table[nd->op];
+    if (op->flags & NN_BATCH_WIDE)
+        nn_sync(th);
+    if (dx < 0)
+        op->forward(th, nd, sp);
+    else
+        op->backward(th, nd, sp, dx);
+    th->dirty = 1;
+    if (op->flags & NN_BATCH_WIDE)
+        nn_sync(th);
+}
+
 static void forward_job(nn_thread *th)
 {
     sl_nn *net = th->net;
-    int T = net->nthreads, t = th->id, G = net->nchunks;
-    int g0 = t * G / T, g1 = (t + 1) * G / T;
-    int s0 = nn_chunk_start(net, g0), s1 = nn_chunk_start(net, g1);
+    nn_span sp = thread_span(net, th->id);
     prep_weights(th, 0);
-    nn_input_copy(net, s0, s1);
-    th->dirty = 1;
-    for (int i = 1; i <= net->output; i++) {
+    for (int i = 0; i <= net->output; i++) {
         nn_node *nd = &net->node[i];
-        if (net->train ? nd->skip_train : nd->skip_eval)
-            continue; /* done by a fused neighbour */
-        switch (nd->op) {
-        case SL_NN_CONV:
-            for (int g = g0; g < g1; g++)
-                nn_conv_forward(net, nd, th, nn_chunk_start(net, g), nn_chunk_start(net, g + 1));
-            break;
-        case SL_NN_BATCHNORM:
-            if (!net->train) {
-                nn_bn_forward_eval(net, nd, th, s0, s1);
-                break;
-            }
-            for (int g = g0; g < g1; g++)
-                nn_bn_forward_stats(net, nd, g, nn_chunk_start(net, g), nn_chunk_start(net, g + 1));
-            th->dirty = 1;
-            nn_sync(th);
-            nn_bn_forward_apply(net, nd, th, s0, s1);
-            break;
-        case SL_NN_GROUPNORM:
-            nn_gn_forward(net, nd, s0, s1);
-            break;
-        case SL_NN_RELU:
-        case SL_NN_SILU:
-            nn_act_forward(net, nd, s0, s1);
-            break;
-        case SL_NN_MAXPOOL:
-        case SL_NN_AVGPOOL:
-        case SL_NN_GLOBAL_AVGPOOL:
-            nn_pool_forward(net, nd, s0, s1);
-            break;
-        case SL_NN_DENSE: {
-            /* Split by features over the whole batch: wait for every sample of
-             * the input, and let every sample's output be complete after. */
-            int U = nn_dense_units(nd, 0);
-            nn_sync(th);
-            nn_dense_forward(net, nd, t * U / T, (t + 1) * U / T);
-            th->dirty = 1;
-            nn_sync(th);
-            continue;
-        }
-        default:
-            nn_join_forward(net, nd, s0, s1);
-            break;
-        }
-        th->dirty = 1;
+        if (!(net->train ? nd->skip_train : nd->skip_eval)) /* else done by a fused neighbour */
+            run_node(th, nd, &sp, -1);
     }
 }
 
@@ -788,13 +652,11 @@ static void reduce_slots(nn_thread *th)
 static void backward_job(nn_thread *th)
 {
     sl_nn *net = th->net;
-    int T = net->nthreads, t = th->id, G = net->nchunks;
-    int g0 = t * G / T, g1 = (t + 1) * G / T;
-    int s0 = nn_chunk_start(net, g0), s1 = nn_chunk_start(net, g1);
+    nn_span sp = thread_span(net, th->id);
     nn_node *out = &net->node[net->output];
     prep_weights(th, 1);
-    memcpy(out->grad + (size_t)s0 * out->size, net->dout + (size_t)s0 * out->size,
-           (size_t)(s1 - s0) * out->size * sizeof(float));
+    memcpy(out->grad + (size_t)sp.s0 * out->size, net->dout + (size_t)sp.s0 * out->size,
+           (size_t)(sp.s1 - sp.s0) * out->size * sizeof(float));
     th->dirty = 1;
     for (int i = net->output; i > 0; i--) {
         nn_node *nd = &net->node[i];
@@ -805,54 +667,14 @@ static void backward_job(nn_thread *th)
         for (int k = 0; k < 2; k++)
             if (nd->in[k] > 0 || (nd->in[k] == 0 && net->din))
                 dx |= 1 << k;
-        switch (nd->op) {
-        case SL_NN_CONV:
-            for (int g = g0; g < g1; g++)
-                nn_conv_backward(net, nd, th, g, nn_chunk_start(net, g), nn_chunk_start(net, g + 1),
-                                 dx & 1);
-            break;
-        case SL_NN_BATCHNORM:
-            for (int g = g0; g < g1; g++)
-                nn_bn_backward_stats(net, nd, g, nn_chunk_start(net, g), nn_chunk_start(net, g + 1));
-            th->dirty = 1;
-            nn_sync(th);
-            nn_bn_backward_apply(net, nd, th, s0, s1, dx & 1);
-            break;
-        case SL_NN_GROUPNORM:
-            for (int g = g0; g < g1; g++)
-                nn_gn_backward(net, nd, g, nn_chunk_start(net, g), nn_chunk_start(net, g + 1), dx & 1);
-            break;
-        case SL_NN_RELU:
-        case SL_NN_SILU:
-            if (dx)
-                nn_act_backward(net, nd, s0, s1);
-            break;
-        case SL_NN_MAXPOOL:
-        case SL_NN_AVGPOOL:
-        case SL_NN_GLOBAL_AVGPOOL:
-            if (dx)
-                nn_pool_backward(net, nd, s0, s1);
-            break;
-        case SL_NN_DENSE: {
-            int U = nn_dense_units(nd, 1);
-            nn_sync(th);
-            nn_dense_backward(net, nd, t * U / T, (t + 1) * U / T, dx & 1);
-            th->dirty = 1;
-            nn_sync(th);
-            continue;
-        }
-        default:
-            nn_join_backward(net, nd, s0, s1, dx);
-            break;
-        }
-        th->dirty = 1;
+        run_node(th, nd, &sp, dx);
     }
     nn_sync(th);
     reduce_slots(th);
     if (net->din) {
         const nn_node *x = &net->node[0];
-        memcpy(net->din + (size_t)s0 * x->size, x->grad + (size_t)s0 * x->size,
-               (size_t)(s1 - s0) * x->size * sizeof(float));
+        memcpy(net->din + (size_t)sp.s0 * x->size, x->grad + (size_t)sp.s0 * x->size,
+               (size_t)(sp.s1 - sp.s0) * x->size * sizeof(float));
     }
 }
 

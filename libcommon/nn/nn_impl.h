@@ -1,7 +1,14 @@
 /* nn_impl.h: the inside of the network engine, shared by nn.c (graph, memory,
- * threads, scheduling), nn_ops.c (the layers' forward and backward kernels),
- * nn_wino.c (Winograd convolution) and nn_desc.c (descriptions).  Not a public
- * header. */
+ * threads, scheduling), nn_ops.c (the operators: each one's shape rule, buffers
+ * and forward and backward kernels, and the table of them), nn_wino.c
+ * (Winograd convolution) and nn_desc.c (descriptions).  It lives in
+ * libcommon/nn/, outside the include path the rest of the code builds with:
+ * nn.h is the engine's only public header.
+ *
+ * Adding an operator: its enum entry and builder in nn.h and nn.c (public), and
+ * in nn_ops.c one section (shape, forward, backward, buffers if it keeps any)
+ * and one row of nn_op_table.  Nothing else dispatches on the op, except the
+ * fusion rules between two named ops in nn.c (plan_fusions). */
 #ifndef SL_NN_IMPL_H
 #define SL_NN_IMPL_H
 
@@ -101,13 +108,72 @@ struct sl_nn {
     float *din;
 };
 
+/* Chunks of the largest batch: what per-chunk buffers are sized for. */
+static inline int nn_max_chunks(const sl_nn *net)
+{
+    return net->max_batch < SL_NN_CHUNKS ? net->max_batch : SL_NN_CHUNKS;
+}
+
 /* First sample of chunk g of the batch in progress (g = nchunks: the end). */
 static inline int nn_chunk_start(const sl_nn *net, int g)
 {
     return (int)((long)g * net->batch / net->nchunks);
 }
 
-extern const int nn_op_inputs[SL_NN_N_OPS], nn_op_args[SL_NN_N_OPS];
+/* The part of the batch in progress that one thread runs: chunks [g0, g1),
+ * which are samples [s0, s1). */
+typedef struct nn_span {
+    int g0, g1, s0, s1;
+} nn_span;
+
+/* Buffers are carved from one arena (nn.c); while measuring, base is NULL and
+ * nn_carve returns NULL. */
+typedef struct nn_carver {
+    char *base;
+    size_t off;
+} nn_carver;
+void *nn_carve(nn_carver *cv, size_t bytes);
+
+/* Per-thread workspaces, in floats, that the largest node needs. */
+typedef struct nn_work {
+    size_t col, du; /* see nn_thread */
+} nn_work;
+
+/* What the engine's generic code asks of an operator's kind. */
+enum nn_op_flag {
+    NN_LINEAR = 1,      /* weights [nout][fan_in] then bias [nout], nout = arg[1]: Kaiming
+                           initialization, counted by sl_nn_flops, and in evaluation a batch
+                           norm right after it is folded into its weights */
+    NN_NORM = 2,        /* gamma [c] then beta [c], initialized to 1 and 0 */
+    NN_ACTIVATION = 4,  /* elementwise, computed by v_act (nn_simd.h) with the op as its id:
+                           fused into a batch norm right before it */
+    NN_CHUNK_GRADS = 8, /* per-sample kernels that sum parameter gradients per chunk into
+                           net->slots (added up in chunk order by nn.c) */
+    NN_BATCH_WIDE = 16, /* runs on the whole batch, split by features rather than samples:
+                           every thread waits for the input before and the output after */
+};
+
+/* One operator.  Kernels get the thread running them and its span; a kernel
+ * that reads what other threads wrote in the same pass (batch statistics)
+ * waits for them itself with nn_sync. */
+typedef struct nn_op_def {
+    const char *name;  /* in descriptions and messages */
+    int inputs, args;  /* node ids and integer arguments it takes (sl_nn_layer) */
+    unsigned flags;    /* enum nn_op_flag */
+    /* Checks nd's arguments against its inputs x and y (NULL when not taken)
+     * and sets its output shape (preset to x's), parameter count np and state
+     * count ns, and whatever it plans from its arguments alone; -1 after
+     * nn_fail.  NULL: shape of x, nothing to check. */
+    int (*shape)(sl_nn *net, nn_node *nd, const nn_node *x, const nn_node *y);
+    /* Carves the node's own buffers besides act, grad and wfold (NULL: none)
+     * and raises ws to the per-thread workspace its kernels need. */
+    void (*buffers)(sl_nn *net, nn_node *nd, nn_carver *cv, nn_work *ws);
+    void (*forward)(nn_thread *th, nn_node *nd, const nn_span *sp);
+    /* dx: bit k is set when the gradient of input k is wanted. */
+    void (*backward)(nn_thread *th, nn_node *nd, const nn_span *sp, int dx);
+} nn_op_def;
+
+extern const nn_op_def nn_op_table[SL_NN_N_OPS];
 
 /* A network without nodes (nn.c); NULL when out of memory. */
 sl_nn *nn_empty(void);
@@ -116,19 +182,18 @@ sl_nn *nn_empty(void);
  * then in net->build_err. */
 int nn_push(sl_nn *net, const sl_nn_layer *L);
 
-/* Kernels (nn_ops.c).  Per-sample kernels run samples [s0, s1); g is the chunk
- * whose gradient slot they add into.  dx says whether the input gradient is
- * wanted at all. */
-void nn_input_copy(sl_nn *net, int s0, int s1);
-/* Derived weights (folded, flipped, Winograd-transformed) are rebuilt at the
- * start of each pass, thread t of T doing its share of the output channels. */
+/* Keeps the first builder error of the network (nn.c); returns -1. */
+int nn_fail(sl_nn *net, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Waits for every thread when work was done since the last wait (nn.c). */
+void nn_sync(nn_thread *th);
+
+/* Derived weights (folded, flipped, Winograd-transformed) of the NN_LINEAR
+ * layers (nn_ops.c) are rebuilt at the start of each pass, thread t of T doing
+ * its share of the output channels. */
 int nn_needs_prep(const sl_nn *net, const nn_node *nd, int backward);
 void nn_prep_forward(sl_nn *net, nn_node *nd, int t, int T);
 void nn_prep_backward(sl_nn *net, nn_node *nd, int t, int T);
-conv_geom nn_conv_geom(const sl_nn *net, const nn_node *nd);
-conv_geom nn_conv_flipped(const conv_geom *g);
-int nn_conv_wino(const sl_nn *net, const nn_node *nd, int flip);
-size_t nn_conv_workspace(const sl_nn *net, const nn_node *nd);
 
 /* Winograd F(4x4, 3x3) (nn_wino.c), for 3x3 stride-1 undilated convs: 36
  * products per 4x4 output tile instead of 144 multiply-adds. */
@@ -146,25 +211,5 @@ void nn_wino_conv(const conv_geom *g, const float *u, const float *bias, const f
 void nn_wino_grad(const conv_geom *g, const float *x, size_t xs, const float *dy, size_t ys,
                   int ns, float *du, float *work);
 void nn_wino_grad_weights(const float *du, int cout, int cin, float *dw);
-void nn_conv_forward(sl_nn *net, nn_node *nd, nn_thread *th, int s0, int s1);
-void nn_conv_backward(sl_nn *net, nn_node *nd, nn_thread *th, int g, int s0, int s1, int dx);
-void nn_bn_forward_stats(sl_nn *net, nn_node *nd, int g, int s0, int s1);
-void nn_bn_forward_apply(sl_nn *net, nn_node *nd, nn_thread *th, int s0, int s1);
-void nn_bn_forward_eval(sl_nn *net, nn_node *nd, nn_thread *th, int s0, int s1);
-void nn_bn_backward_stats(sl_nn *net, nn_node *nd, int g, int s0, int s1);
-void nn_bn_backward_apply(sl_nn *net, nn_node *nd, nn_thread *th, int s0, int s1, int dx);
-void nn_gn_forward(sl_nn *net, nn_node *nd, int s0, int s1);
-void nn_gn_backward(sl_nn *net, nn_node *nd, int g, int s0, int s1, int dx);
-void nn_act_forward(sl_nn *net, nn_node *nd, int s0, int s1);
-void nn_act_backward(sl_nn *net, nn_node *nd, int s0, int s1);
-void nn_pool_forward(sl_nn *net, nn_node *nd, int s0, int s1);
-void nn_pool_backward(sl_nn *net, nn_node *nd, int s0, int s1);
-void nn_join_forward(sl_nn *net, nn_node *nd, int s0, int s1);   /* add, concat, flatten */
-void nn_join_backward(sl_nn *net, nn_node *nd, int s0, int s1, int dx);
-/* Dense layers split the work into fixed blocks of features: units
- * [u0, u1) of nn_dense_units(). */
-int nn_dense_units(const nn_node *nd, int backward);
-void nn_dense_forward(sl_nn *net, nn_node *nd, int u0, int u1);
-void nn_dense_backward(sl_nn *net, nn_node *nd, int u0, int u1, int dx);
 
 #endif

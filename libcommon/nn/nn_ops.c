@@ -1,4 +1,7 @@
-/* nn_ops.c: forward and backward kernels of the network's layers.
+/* nn_ops.c: the network's operators, each in one section: its shape rule (the
+ * checks of its arguments against its inputs, its output shape and parameter
+ * counts), the buffers it keeps, and its forward and backward kernels; the
+ * table at the end (nn_op_table) is how the rest of the engine finds them.
  *
  * Per-sample kernels run a range of samples; those that sum parameter
  * gradients over samples write them into the slot of their chunk (the first
@@ -88,7 +91,7 @@ NN_INLINE void act_backward_t(int op, float *dx, const float *x, const float *dy
     }
 }
 
-NN_SIMD static void act_backward(int op, float *dx, const float *x, const float *dy, size_t n,
+NN_SIMD static void act_backward_row(int op, float *dx, const float *x, const float *dy, size_t n,
                                  int add)
 {
     if (op == SL_NN_SILU)
@@ -167,11 +170,20 @@ static void fill(float *y, size_t n, float v)
 
 /* ---- Input ------------------------------------------------------------------ */
 
-void nn_input_copy(sl_nn *net, int s0, int s1)
+static int input_shape(sl_nn *net, nn_node *nd, const nn_node *x, const nn_node *y)
 {
-    nn_node *x = &net->node[0];
-    memcpy(x->act + (size_t)s0 * x->size, net->in + (size_t)s0 * x->size,
-           (size_t)(s1 - s0) * x->size * sizeof(float));
+    (void)x, (void)y;
+    const int *a = nd->arg;
+    if (a[0] < 1 || a[1] < 1 || a[2] < 1)
+        return nn_fail(net, "node 0 (input): shape %d x %d x %d is not positive", a[0], a[1], a[2]);
+    nd->c = a[0], nd->h = a[1], nd->w = a[2];
+    return 0;
+}
+
+static void input_forward(nn_thread *th, nn_node *nd, const nn_span *sp)
+{
+    memcpy(nd->act + (size_t)sp->s0 * nd->size, th->net->in + (size_t)sp->s0 * nd->size,
+           (size_t)(sp->s1 - sp->s0) * nd->size * sizeof(float));
 }
 
 /* ---- Convolution ------------------------------------------------------------
@@ -181,7 +193,7 @@ void nn_input_copy(sl_nn *net, int s0, int s1)
  * into the tile first and sgemm adds to it (with beta = 0 OpenBLAS would clear
  * the tile in a pass of its own anyway). */
 
-conv_geom nn_conv_geom(const sl_nn *net, const nn_node *nd)
+static conv_geom conv_geometry(const sl_nn *net, const nn_node *nd)
 {
     const nn_node *x = &net->node[nd->in[0]];
     conv_geom g = {nd->arg[0], nd->arg[1], nd->arg[2], nd->arg[3], nd->arg[4], nd->arg[5],
@@ -191,7 +203,7 @@ conv_geom nn_conv_geom(const sl_nn *net, const nn_node *nd)
 
 /* The input gradient of a stride-1 conv is a conv of the output gradient with
  * the kernel flipped and transposed, padded by dil (k - 1) - pad. */
-conv_geom nn_conv_flipped(const conv_geom *g)
+static conv_geom conv_flipped(const conv_geom *g)
 {
     conv_geom f = {g->cout, g->cin, g->k, 1, g->dil * (g->k - 1) - g->pad, g->dil,
                    g->ho, g->wo, g->h, g->w};
@@ -211,24 +223,71 @@ static size_t tile_floats(const conv_geom *g)
 }
 
 /* Whether the conv (flipped: its input-gradient conv) runs by Winograd. */
-int nn_conv_wino(const sl_nn *net, const nn_node *nd, int flip)
+static int conv_wino(const sl_nn *net, const nn_node *nd, int flip)
 {
-    if (nd->op != SL_NN_CONV || nd->algo != NN_CONV_IM2COL || (flip && !nd->flip))
+    if (nd->algo != NN_CONV_IM2COL || (flip && !nd->flip))
         return 0;
-    conv_geom g = nn_conv_geom(net, nd), f = nn_conv_flipped(&g);
+    conv_geom g = conv_geometry(net, nd), f = conv_flipped(&g);
     return nn_wino_applies(flip ? &f : &g);
 }
 
-size_t nn_conv_workspace(const sl_nn *net, const nn_node *nd)
+static size_t conv_workspace(const sl_nn *net, const nn_node *nd)
 {
-    if (nd->op != SL_NN_CONV || nd->algo == NN_CONV_1X1)
+    if (nd->algo == NN_CONV_1X1)
         return 0;
-    conv_geom g = nn_conv_geom(net, nd), f = nn_conv_flipped(&g);
+    conv_geom g = conv_geometry(net, nd), f = conv_flipped(&g);
     size_t need = tile_floats(&g); /* the weight gradient always uses im2col */
-    size_t a = nn_conv_wino(net, nd, 0) ? nn_wino_workspace(&g) : 0;
-    size_t b = !nd->flip ? 0 : nn_conv_wino(net, nd, 1) ? nn_wino_workspace(&f) : tile_floats(&f);
+    size_t a = conv_wino(net, nd, 0) ? nn_wino_workspace(&g) : 0;
+    size_t b = !nd->flip ? 0 : conv_wino(net, nd, 1) ? nn_wino_workspace(&f) : tile_floats(&f);
     need = a > need ? a : need;
     return b > need ? b : need;
+}
+
+static int conv_shape(sl_nn *net, nn_node *nd, const nn_node *x, const nn_node *y)
+{
+    (void)y;
+    int id = net->n;
+    int cin = nd->arg[0], cout = nd->arg[1], k = nd->arg[2], st = nd->arg[3], pad = nd->arg[4],
+        dil = nd->arg[5];
+    if (cin != x->c)
+        return nn_fail(net, "node %d (conv): input has %d channels, description says %d", id, x->c,
+                       cin);
+    if (cout < 1 || k < 1 || st < 1 || pad < 0 || dil < 1)
+        return nn_fail(net, "node %d (conv): needs cout, k, stride, dilation >= 1 and pad >= 0 "
+                       "(got %d, %d, %d, %d, pad %d)", id, cout, k, st, dil, pad);
+    if (k > 64 || pad > 64 || dil > 64 || st > 64)
+        return nn_fail(net, "node %d (conv): kernel, stride, pad or dilation above 64", id);
+    int span = dil * (k - 1) + 1;
+    if (x->h + 2 * pad < span || x->w + 2 * pad < span)
+        return nn_fail(net, "node %d (conv): kernel %d with dilation %d spans %d pixels, padded "
+                       "input is %d x %d", id, k, dil, span, x->h + 2 * pad, x->w + 2 * pad);
+    nd->c = cout;
+    nd->h = (x->h + 2 * pad - span) / st + 1;
+    nd->w = (x->w + 2 * pad - span) / st + 1;
+    nd->np = (size_t)cout * cin * k * k + cout;
+    /* The algorithm follows from the arguments (Winograd, which also needs the
+     * channel counts, is decided by conv_wino). */
+    nd->algo = k == 1 && st == 1 && pad == 0 ? NN_CONV_1X1 : NN_CONV_IM2COL;
+    nd->flip = nd->algo == NN_CONV_IM2COL && st == 1 && pad <= dil * (k - 1);
+    return 0;
+}
+
+/* The flipped and Winograd weights; the workspaces of im2col, Winograd and the
+ * Winograd weight gradient (36 cout cin floats, less than 36 np). */
+static void conv_buffers(sl_nn *net, nn_node *nd, nn_carver *cv, nn_work *ws)
+{
+    int train = !net->infer_only;
+    size_t nu = (size_t)36 * nd->arg[0] * nd->arg[1];
+    if (nd->flip && train)
+        nd->wflip = nn_carve(cv, nd->np * sizeof(float));
+    if (conv_wino(net, nd, 0))
+        nd->wino = nn_carve(cv, nu * sizeof(float));
+    if (conv_wino(net, nd, 1) && train)
+        nd->wino_flip = nn_carve(cv, nu * sizeof(float));
+    size_t need = conv_workspace(net, nd);
+    ws->col = need > ws->col ? need : ws->col;
+    if (conv_wino(net, nd, 0) && train && 36 * nd->np > ws->du)
+        ws->du = 36 * nd->np;
 }
 
 /* Output columns [*o0, *o1) whose input column o st + off lies in [0, n). */
@@ -364,10 +423,10 @@ static nn_node *fold_target(sl_nn *net, const nn_node *nd, int *op)
 }
 
 /* Samples [s0, s1) form a chunk: Winograd blocks span the samples of a chunk. */
-void nn_conv_forward(sl_nn *net, nn_node *nd, nn_thread *th, int s0, int s1)
+static void conv_forward_chunk(sl_nn *net, nn_node *nd, nn_thread *th, int s0, int s1)
 {
     const nn_node *x = &net->node[nd->in[0]];
-    conv_geom g = nn_conv_geom(net, nd);
+    conv_geom g = conv_geometry(net, nd);
     const float *wt = net->params + nd->poff;
     nn_node *out = nd;
     int op = 0;
@@ -399,7 +458,7 @@ static void conv_backward_im2col(sl_nn *net, nn_node *nd, nn_thread *th, float *
                                  int first, int dx)
 {
     nn_node *x = &net->node[nd->in[0]];
-    conv_geom g = nn_conv_geom(net, nd);
+    conv_geom g = conv_geometry(net, nd);
     size_t hwo = (size_t)g.ho * g.wo;
     int K = g.cin * g.k * g.k;
     const float *wt = net->params + nd->poff;
@@ -432,10 +491,11 @@ static void conv_backward_im2col(sl_nn *net, nn_node *nd, nn_thread *th, float *
     }
 }
 
-void nn_conv_backward(sl_nn *net, nn_node *nd, nn_thread *th, int gi, int s0, int s1, int dx)
+static void conv_backward_chunk(sl_nn *net, nn_node *nd, nn_thread *th, int gi, int s0, int s1,
+                                int dx)
 {
     nn_node *x = &net->node[nd->in[0]];
-    conv_geom g = nn_conv_geom(net, nd);
+    conv_geom g = conv_geometry(net, nd);
     size_t hwo = (size_t)g.ho * g.wo;
     int K = g.cin * g.k * g.k;
     float *dw = net->slots + (size_t)gi * net->nslot + nd->slot, *db = dw + (size_t)g.cout * K;
@@ -455,7 +515,7 @@ void nn_conv_backward(sl_nn *net, nn_node *nd, nn_thread *th, int gi, int s0, in
     if (!dx || !nd->flip)
         return;
     /* stride 1: the input gradient is the flipped conv of the output gradient */
-    conv_geom f = nn_conv_flipped(&g);
+    conv_geom f = conv_flipped(&g);
     if (nd->wino_flip) {
         nn_wino_conv(&f, nd->wino_flip, NULL, nd->grad + (size_t)s0 * nd->size, nd->size,
                      x->grad + (size_t)s0 * x->size, x->size, s1 - s0, !nd->write[0], 0, th->col);
@@ -464,6 +524,20 @@ void nn_conv_backward(sl_nn *net, nn_node *nd, nn_thread *th, int gi, int s0, in
     for (int s = s0; s < s1; s++)
         conv_sample(&f, NN_CONV_IM2COL, nd->wflip, NULL, nd->grad + (size_t)s * nd->size,
                     x->grad + (size_t)s * x->size, !nd->write[0], 0, th->col);
+}
+
+static void conv_forward(nn_thread *th, nn_node *nd, const nn_span *sp)
+{
+    for (int g = sp->g0; g < sp->g1; g++)
+        conv_forward_chunk(th->net, nd, th, nn_chunk_start(th->net, g),
+                           nn_chunk_start(th->net, g + 1));
+}
+
+static void conv_backward(nn_thread *th, nn_node *nd, const nn_span *sp, int dx)
+{
+    for (int g = sp->g0; g < sp->g1; g++)
+        conv_backward_chunk(th->net, nd, th, g, nn_chunk_start(th->net, g),
+                            nn_chunk_start(th->net, g + 1), dx & 1);
 }
 
 /* ---- Derived weights ------------------------------------------------------------ */
@@ -527,6 +601,34 @@ void nn_prep_backward(sl_nn *net, nn_node *nd, int t, int T)
 
 static size_t plane(const nn_node *nd) { return (size_t)nd->h * nd->w; }
 
+/* Batch and group norm: the channel count repeated in the description. */
+static int norm_shape(sl_nn *net, nn_node *nd, const nn_node *x)
+{
+    if (nd->arg[0] != x->c)
+        return nn_fail(net, "node %d (%s): input has %d channels, description says %d", net->n,
+                       sl_nn_op_name(nd->op), x->c, nd->arg[0]);
+    nd->np = 2 * (size_t)x->c;
+    return 0;
+}
+
+static int bn_shape(sl_nn *net, nn_node *nd, const nn_node *x, const nn_node *y)
+{
+    (void)y;
+    nd->ns = 2 * (size_t)x->c; /* running mean and variance */
+    return norm_shape(net, nd, x);
+}
+
+/* Statistics and the affine map of the last training batch; per-chunk sums. */
+static void bn_buffers(sl_nn *net, nn_node *nd, nn_carver *cv, nn_work *ws)
+{
+    (void)ws;
+    nd->mean = nn_carve(cv, nd->c * sizeof(float));
+    nd->istd = nn_carve(cv, nd->c * sizeof(float));
+    nd->scale = nn_carve(cv, nd->c * sizeof(float));
+    nd->shift = nn_carve(cv, nd->c * sizeof(float));
+    nd->part = nn_carve(cv, (size_t)nn_max_chunks(net) * nd->c * 2 * sizeof(double));
+}
+
 /* Merges (nb, mb, m2b) into the running (na, ma, m2a). */
 static void chan_merge(double *na, double *ma, double *m2a, double nb, double mb, double m2b)
 {
@@ -536,7 +638,7 @@ static void chan_merge(double *na, double *ma, double *m2a, double nb, double mb
     *na = n;
 }
 
-void nn_bn_forward_stats(sl_nn *net, nn_node *nd, int g, int s0, int s1)
+static void bn_forward_stats(sl_nn *net, nn_node *nd, int g, int s0, int s1)
 {
     const nn_node *x = &net->node[nd->in[0]];
     size_t hw = plane(nd);
@@ -582,7 +684,7 @@ static void bn_apply(sl_nn *net, const nn_node *nd, const nn_thread *th, int s0,
         }
 }
 
-void nn_bn_forward_apply(sl_nn *net, nn_node *nd, nn_thread *th, int s0, int s1)
+static void bn_forward_apply(sl_nn *net, nn_node *nd, nn_thread *th, int s0, int s1)
 {
     const float *gamma = net->params + nd->poff, *beta = gamma + nd->c;
     float *rmean = net->state + nd->soff, *rvar = rmean + nd->c;
@@ -605,7 +707,7 @@ void nn_bn_forward_apply(sl_nn *net, nn_node *nd, nn_thread *th, int s0, int s1)
     bn_apply(net, nd, th, s0, s1);
 }
 
-void nn_bn_forward_eval(sl_nn *net, nn_node *nd, nn_thread *th, int s0, int s1)
+static void bn_forward_eval(sl_nn *net, nn_node *nd, nn_thread *th, int s0, int s1)
 {
     const float *gamma = net->params + nd->poff, *beta = gamma + nd->c;
     const float *rmean = net->state + nd->soff, *rvar = rmean + nd->c;
@@ -628,7 +730,7 @@ static float *bn_upstream(sl_nn *net, const nn_node *nd, int *op)
     return a->grad;
 }
 
-void nn_bn_backward_stats(sl_nn *net, nn_node *nd, int g, int s0, int s1)
+static void bn_backward_stats(sl_nn *net, nn_node *nd, int g, int s0, int s1)
 {
     const nn_node *x = &net->node[nd->in[0]];
     int op;
@@ -652,7 +754,7 @@ void nn_bn_backward_stats(sl_nn *net, nn_node *nd, int g, int s0, int s1)
 
 /* dx = gamma istd (dy - mean(dy) - xhat mean(dy xhat)), written as p dy + q x + r
  * per channel. */
-void nn_bn_backward_apply(sl_nn *net, nn_node *nd, nn_thread *th, int s0, int s1, int dx)
+static void bn_backward_apply(sl_nn *net, nn_node *nd, nn_thread *th, int s0, int s1, int dx)
 {
     nn_node *x = &net->node[nd->in[0]];
     const float *gamma = net->params + nd->poff;
@@ -686,12 +788,57 @@ void nn_bn_backward_apply(sl_nn *net, nn_node *nd, nn_thread *th, int s0, int s1
         }
 }
 
+static void bn_forward(nn_thread *th, nn_node *nd, const nn_span *sp)
+{
+    sl_nn *net = th->net;
+    if (!net->train) {
+        bn_forward_eval(net, nd, th, sp->s0, sp->s1);
+        return;
+    }
+    for (int g = sp->g0; g < sp->g1; g++)
+        bn_forward_stats(net, nd, g, nn_chunk_start(net, g), nn_chunk_start(net, g + 1));
+    th->dirty = 1;
+    nn_sync(th); /* every chunk's statistics before any sample is normalized */
+    bn_forward_apply(net, nd, th, sp->s0, sp->s1);
+}
+
+static void bn_backward(nn_thread *th, nn_node *nd, const nn_span *sp, int dx)
+{
+    sl_nn *net = th->net;
+    for (int g = sp->g0; g < sp->g1; g++)
+        bn_backward_stats(net, nd, g, nn_chunk_start(net, g), nn_chunk_start(net, g + 1));
+    th->dirty = 1;
+    nn_sync(th);
+    bn_backward_apply(net, nd, th, sp->s0, sp->s1, dx & 1);
+}
+
 /* ---- Group normalization -------------------------------------------------------
  * Statistics per sample and group, so no barrier; a group's channels are
  * contiguous in NCHW. */
 
-void nn_gn_forward(sl_nn *net, nn_node *nd, int s0, int s1)
+static int gn_shape(sl_nn *net, nn_node *nd, const nn_node *x, const nn_node *y)
 {
+    (void)y;
+    if (norm_shape(net, nd, x) < 0)
+        return -1;
+    if (nd->arg[1] < 1 || x->c % nd->arg[1] != 0)
+        return nn_fail(net, "node %d (groupnorm): %d groups do not divide %d channels", net->n,
+                       nd->arg[1], x->c);
+    return 0;
+}
+
+/* Statistics [max_batch][groups] of the last training batch. */
+static void gn_buffers(sl_nn *net, nn_node *nd, nn_carver *cv, nn_work *ws)
+{
+    (void)ws;
+    nd->mean = nn_carve(cv, (size_t)net->max_batch * nd->arg[1] * sizeof(float));
+    nd->istd = nn_carve(cv, (size_t)net->max_batch * nd->arg[1] * sizeof(float));
+}
+
+static void gn_forward(nn_thread *th, nn_node *nd, const nn_span *sp)
+{
+    sl_nn *net = th->net;
+    int s0 = sp->s0, s1 = sp->s1;
     const nn_node *x = &net->node[nd->in[0]];
     const float *gamma = net->params + nd->poff, *beta = gamma + nd->c;
     int G = nd->arg[1], cg = nd->c / G;
@@ -713,7 +860,7 @@ void nn_gn_forward(sl_nn *net, nn_node *nd, int s0, int s1)
         }
 }
 
-void nn_gn_backward(sl_nn *net, nn_node *nd, int gi, int s0, int s1, int dx)
+static void gn_backward_chunk(sl_nn *net, nn_node *nd, int gi, int s0, int s1, int dx)
 {
     nn_node *x = &net->node[nd->in[0]];
     const float *gamma = net->params + nd->poff;
@@ -749,20 +896,29 @@ void nn_gn_backward(sl_nn *net, nn_node *nd, int gi, int s0, int s1, int dx)
         }
 }
 
+static void gn_backward(nn_thread *th, nn_node *nd, const nn_span *sp, int dx)
+{
+    for (int g = sp->g0; g < sp->g1; g++)
+        gn_backward_chunk(th->net, nd, g, nn_chunk_start(th->net, g),
+                          nn_chunk_start(th->net, g + 1), dx & 1);
+}
+
 /* ---- Activations ----------------------------------------------------------------- */
 
-void nn_act_forward(sl_nn *net, nn_node *nd, int s0, int s1)
+static void act_forward(nn_thread *th, nn_node *nd, const nn_span *sp)
 {
-    const nn_node *x = &net->node[nd->in[0]];
-    size_t o = (size_t)s0 * nd->size, n = (size_t)(s1 - s0) * nd->size;
+    const nn_node *x = &th->net->node[nd->in[0]];
+    size_t o = (size_t)sp->s0 * nd->size, n = (size_t)(sp->s1 - sp->s0) * nd->size;
     act_affine(nd->op, nd->act + o, x->act + o, n, 1.0f, 0.0f);
 }
 
-void nn_act_backward(sl_nn *net, nn_node *nd, int s0, int s1)
+static void act_backward(nn_thread *th, nn_node *nd, const nn_span *sp, int dx)
 {
-    nn_node *x = &net->node[nd->in[0]];
-    size_t o = (size_t)s0 * nd->size, n = (size_t)(s1 - s0) * nd->size;
-    act_backward(nd->op, x->grad + o, x->act + o, nd->grad + o, n, !nd->write[0]);
+    if (!dx)
+        return;
+    nn_node *x = &th->net->node[nd->in[0]];
+    size_t o = (size_t)sp->s0 * nd->size, n = (size_t)(sp->s1 - sp->s0) * nd->size;
+    act_backward_row(nd->op, x->grad + o, x->act + o, nd->grad + o, n, !nd->write[0]);
 }
 
 /* ---- Pooling -------------------------------------------------------------------
@@ -845,8 +1001,34 @@ NN_SIMD static void maxpool2_backward(const float *x, int w, const float *dy, fl
     }
 }
 
-void nn_pool_forward(sl_nn *net, nn_node *nd, int s0, int s1)
+/* Max and average pooling: window arg[0], stride arg[1]. */
+static int pool_shape(sl_nn *net, nn_node *nd, const nn_node *x, const nn_node *y)
 {
+    (void)y;
+    int id = net->n, k = nd->arg[0], st = nd->arg[1];
+    const char *name = sl_nn_op_name(nd->op);
+    if (k < 1 || st < 1 || k > 64 || st > 64)
+        return nn_fail(net, "node %d (%s): window %d and stride %d must be in 1..64", id, name, k,
+                       st);
+    if (x->h < k || x->w < k)
+        return nn_fail(net, "node %d (%s): window %d is larger than the %d x %d input", id, name,
+                       k, x->h, x->w);
+    nd->h = (x->h - k) / st + 1;
+    nd->w = (x->w - k) / st + 1;
+    return 0;
+}
+
+static int global_avgpool_shape(sl_nn *net, nn_node *nd, const nn_node *x, const nn_node *y)
+{
+    (void)net, (void)x, (void)y;
+    nd->h = nd->w = 1;
+    return 0;
+}
+
+static void pool_forward(nn_thread *th, nn_node *nd, const nn_span *sp)
+{
+    sl_nn *net = th->net;
+    int s0 = sp->s0, s1 = sp->s1;
     const nn_node *x = &net->node[nd->in[0]];
     size_t hwi = (size_t)x->h * x->w;
     int k = nd->arg[0], st = nd->arg[1];
@@ -877,8 +1059,12 @@ void nn_pool_forward(sl_nn *net, nn_node *nd, int s0, int s1)
         }
 }
 
-void nn_pool_backward(sl_nn *net, nn_node *nd, int s0, int s1)
+static void pool_backward(nn_thread *th, nn_node *nd, const nn_span *sp, int dx_wanted)
 {
+    if (!dx_wanted)
+        return;
+    sl_nn *net = th->net;
+    int s0 = sp->s0, s1 = sp->s1;
     nn_node *x = &net->node[nd->in[0]];
     size_t hwi = (size_t)x->h * x->w;
     int k = nd->arg[0], st = nd->arg[1];
@@ -926,10 +1112,37 @@ void nn_pool_backward(sl_nn *net, nn_node *nd, int s0, int s1)
 
 /* ---- Add, concatenate, flatten -------------------------------------------------- */
 
-void nn_join_forward(sl_nn *net, nn_node *nd, int s0, int s1)
+static int flatten_shape(sl_nn *net, nn_node *nd, const nn_node *x, const nn_node *y)
 {
+    (void)net, (void)y;
+    nd->c = x->c * x->h * x->w;
+    nd->h = nd->w = 1;
+    return 0;
+}
+
+static int add_shape(sl_nn *net, nn_node *nd, const nn_node *x, const nn_node *y)
+{
+    (void)nd;
+    if (x->c != y->c || x->h != y->h || x->w != y->w)
+        return nn_fail(net, "node %d (add): shapes %d x %d x %d and %d x %d x %d differ", net->n,
+                       x->c, x->h, x->w, y->c, y->h, y->w);
+    return 0;
+}
+
+static int concat_shape(sl_nn *net, nn_node *nd, const nn_node *x, const nn_node *y)
+{
+    if (x->h != y->h || x->w != y->w)
+        return nn_fail(net, "node %d (concat): images %d x %d and %d x %d differ", net->n, x->h,
+                       x->w, y->h, y->w);
+    nd->c = x->c + y->c;
+    return 0;
+}
+
+static void join_forward(nn_thread *th, nn_node *nd, const nn_span *sp)
+{
+    sl_nn *net = th->net;
     const nn_node *a = &net->node[nd->in[0]];
-    for (int s = s0; s < s1; s++) {
+    for (int s = sp->s0; s < sp->s1; s++) {
         float *y = nd->act + (size_t)s * nd->size;
         const float *av = a->act + (size_t)s * a->size;
         if (nd->op == SL_NN_FLATTEN) {
@@ -948,8 +1161,10 @@ void nn_join_forward(sl_nn *net, nn_node *nd, int s0, int s1)
     }
 }
 
-void nn_join_backward(sl_nn *net, nn_node *nd, int s0, int s1, int dx)
+static void join_backward(nn_thread *th, nn_node *nd, const nn_span *sp, int dx)
 {
+    sl_nn *net = th->net;
+    int s0 = sp->s0, s1 = sp->s1;
     for (int k = 0; k < 2; k++) {
         if (nd->in[k] < 0 || !(dx & (1 << k)))
             continue;
@@ -969,12 +1184,23 @@ void nn_join_backward(sl_nn *net, nn_node *nd, int s0, int s1, int dx)
 
 static int n_blocks(int n) { return n < 16 ? n : 16; }
 
-int nn_dense_units(const nn_node *nd, int backward)
+static int dense_shape(sl_nn *net, nn_node *nd, const nn_node *x, const nn_node *y)
 {
-    return backward ? n_blocks(nd->arg[1]) + n_blocks(nd->arg[0]) : n_blocks(nd->arg[1]);
+    (void)y;
+    int nin = nd->arg[0], nout = nd->arg[1];
+    if ((size_t)nin != x->size)
+        return nn_fail(net, "node %d (dense): input has %zu values, description says %d", net->n,
+                       x->size, nin);
+    if (nout < 1)
+        return nn_fail(net, "node %d (dense): %d outputs", net->n, nout);
+    nd->c = nout;
+    nd->h = nd->w = 1;
+    nd->np = (size_t)nout * nin + nout;
+    return 0;
 }
 
-void nn_dense_forward(sl_nn *net, nn_node *nd, int u0, int u1)
+/* Blocks [u0, u1) of the n_blocks(nout) output features. */
+static void dense_forward_blocks(sl_nn *net, nn_node *nd, int u0, int u1)
 {
     const nn_node *x = &net->node[nd->in[0]];
     int nin = nd->arg[0], nout = nd->arg[1], B = net->batch, U = n_blocks(nout);
@@ -993,7 +1219,7 @@ void nn_dense_forward(sl_nn *net, nn_node *nd, int u0, int u1)
         if (net->train)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, o1 - o0, nin, 1.0f, x->act,
                         nin, wt + (size_t)o0 * nin, nin, 1.0f, out->act + o0, nout);
-        else /* one sample at a time: see nn_conv_forward */
+        else /* one sample at a time: see conv_forward_chunk */
             for (int s = 0; s < B; s++)
                 cblas_sgemv(CblasRowMajor, CblasNoTrans, o1 - o0, nin, 1.0f,
                             wt + (size_t)o0 * nin, nin, x->act + (size_t)s * nin, 1, 1.0f,
@@ -1006,7 +1232,9 @@ void nn_dense_forward(sl_nn *net, nn_node *nd, int u0, int u1)
     }
 }
 
-void nn_dense_backward(sl_nn *net, nn_node *nd, int u0, int u1, int dx)
+/* Units [u0, u1) of n_blocks(nout) weight blocks then n_blocks(nin) input
+ * gradient blocks. */
+static void dense_backward_blocks(sl_nn *net, nn_node *nd, int u0, int u1, int dx)
 {
     nn_node *x = &net->node[nd->in[0]];
     int nin = nd->arg[0], nout = nd->arg[1], B = net->batch;
@@ -1033,3 +1261,44 @@ void nn_dense_backward(sl_nn *net, nn_node *nd, int u0, int u1, int dx)
         }
     }
 }
+
+/* Thread t of T takes its share of the blocks; nn.c waits around a batch-wide op. */
+static void dense_forward(nn_thread *th, nn_node *nd, const nn_span *sp)
+{
+    (void)sp;
+    int U = n_blocks(nd->arg[1]), T = th->net->nthreads, t = th->id;
+    dense_forward_blocks(th->net, nd, t * U / T, (t + 1) * U / T);
+}
+
+static void dense_backward(nn_thread *th, nn_node *nd, const nn_span *sp, int dx)
+{
+    (void)sp;
+    int U = n_blocks(nd->arg[1]) + n_blocks(nd->arg[0]), T = th->net->nthreads, t = th->id;
+    dense_backward_blocks(th->net, nd, t * U / T, (t + 1) * U / T, dx & 1);
+}
+
+/* ---- The operators -----------------------------------------------------------------
+ * One row per op of enum sl_nn_op, which is also the order of this table: name,
+ * inputs, integer arguments, flags (nn_impl.h), shape, buffers, forward,
+ * backward.  The input node has no backward: nothing is upstream of it. */
+
+const nn_op_def nn_op_table[SL_NN_N_OPS] = {
+    [SL_NN_INPUT] = {"input", 0, 3, 0, input_shape, NULL, input_forward, NULL},
+    [SL_NN_CONV] = {"conv", 1, 6, NN_LINEAR | NN_CHUNK_GRADS, conv_shape, conv_buffers,
+                    conv_forward, conv_backward},
+    [SL_NN_BATCHNORM] = {"batchnorm", 1, 1, NN_NORM, bn_shape, bn_buffers, bn_forward,
+                         bn_backward},
+    [SL_NN_GROUPNORM] = {"groupnorm", 1, 2, NN_NORM | NN_CHUNK_GRADS, gn_shape, gn_buffers,
+                         gn_forward, gn_backward},
+    [SL_NN_RELU] = {"relu", 1, 0, NN_ACTIVATION, NULL, NULL, act_forward, act_backward},
+    [SL_NN_SILU] = {"silu", 1, 0, NN_ACTIVATION, NULL, NULL, act_forward, act_backward},
+    [SL_NN_MAXPOOL] = {"maxpool", 1, 2, 0, pool_shape, NULL, pool_forward, pool_backward},
+    [SL_NN_AVGPOOL] = {"avgpool", 1, 2, 0, pool_shape, NULL, pool_forward, pool_backward},
+    [SL_NN_GLOBAL_AVGPOOL] = {"global_avgpool", 1, 0, 0, global_avgpool_shape, NULL,
+                              pool_forward, pool_backward},
+    [SL_NN_FLATTEN] = {"flatten", 1, 0, 0, flatten_shape, NULL, join_forward, join_backward},
+    [SL_NN_DENSE] = {"dense", 1, 2, NN_LINEAR | NN_BATCH_WIDE, dense_shape, NULL, dense_forward,
+                     dense_backward},
+    [SL_NN_ADD] = {"add", 2, 0, 0, add_shape, NULL, join_forward, join_backward},
+    [SL_NN_CONCAT] = {"concat", 2, 0, 0, concat_shape, NULL, join_forward, join_backward},
+};

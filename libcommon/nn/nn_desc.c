@@ -54,7 +54,7 @@ void sl_nn_pack(const sl_nn *net, msgpack_packer *pk)
     msgpack_pack_array(pk, net->n);
     for (int i = 0; i < net->n; i++) {
         const nn_node *nd = &net->node[i];
-        int nin = nn_op_inputs[nd->op], na = nn_op_args[nd->op];
+        int nin = nn_op_table[nd->op].inputs, na = nn_op_table[nd->op].args;
         msgpack_pack_array(pk, 1 + nin + na);
         pack_str(pk, sl_nn_op_name(nd->op));
         for (int k = 0; k < nin; k++)
@@ -109,7 +109,7 @@ static int unpack_node(const msgpack_object *o, int i, sl_nn_layer *L, sl_err *e
     if (op < 0)
         return sl_err_set(err, "architecture: node %d: unknown op '%.*s'", i,
                           (int)(e[0].via.str.size > 40 ? 40 : e[0].via.str.size), e[0].via.str.ptr);
-    int nin = nn_op_inputs[op], na = nn_op_args[op];
+    int nin = nn_op_table[op].inputs, na = nn_op_table[op].args;
     if (o->via.array.size != (uint32_t)(1 + nin + na))
         return sl_err_set(err, "architecture: node %d (%s): %u entries, want %d (op, %d input%s, "
                           "%d argument%s)", i, sl_nn_op_name(op), o->via.array.size, 1 + nin + na,

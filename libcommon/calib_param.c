@@ -1,0 +1,259 @@
+/* calib_param.c: the continuous parameters of a calibration run (see
+ * calib_run.h).  Owns the registry of what is calibrated: each parameter's
+ * estimate and truth columns, the true sources its factor was trained on
+ * (libcommon/task.c: galaxy parameters on true galaxies, lens parameters on
+ * true lens systems, star fluxes on true stars), the transform of its
+ * marginal family, and the collection of (truth, posterior) pairs. */
+#include "calib_run.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static const sl_transform TR_LOG = {SL_TR_LOG, 0, 0}, TR_ID = {SL_TR_IDENTITY, 0, 0};
+static const sl_transform TR_UNIT = {SL_TR_LOGIT, 0, 1}, TR_ANGLE = {SL_TR_LOGIT, 0, M_PI};
+static const sl_transform TR_PM1 = {SL_TR_LOGIT, -1, 1};
+
+/* The joint lens posterior's coordinates, in the order of lens_mu. */
+static const char *const lens_names[5] = {"theta_e", "e1", "e2", "src_dx", "src_dy"};
+
+static sl_calib_param *add_param(sl_calib_run *r, const char *name, const char *group,
+                                 const char *col, const char *tcol, int elem,
+                                 sl_calib_population pop, sl_calib_param_kind kind,
+                                 sl_transform tr, sl_err *err)
+{
+    if (r->n_params == SL_CALIB_MAX_PARAMS) {
+        sl_err_set(err, "more than %d parameters", SL_CALIB_MAX_PARAMS);
+        return NULL;
+    }
+    sl_calib_param *p = &r->params[r->n_params++];
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%s", name);
+    snprintf(p->group, sizeof p->group, "%s", group);
+    snprintf(p->col, sizeof p->col, "%s", col);
+    snprintf(p->tcol, sizeof p->tcol, "%s", tcol);
+    p->elem = elem;
+    p->pop = pop;
+    p->kind = kind;
+    p->tr = tr;
+    p->coord = -1;
+    /* Fractions of a value make sense for positive quantities measured from a
+     * true zero (fluxes, sizes, theta_E, axis ratios), not for positions,
+     * offsets, ellipticities or angles. */
+    int unit = tr.kind == SL_TR_LOGIT && tr.a == 0 && tr.b == 1;
+    p->ratio = kind != SL_PK_LOCATION && (tr.kind == SL_TR_LOG || unit);
+    return p;
+}
+
+/* The bulge+disk parameters of a galaxy ("" or "src_"), as the galaxy and
+ * lens tasks report them. */
+static int add_galaxy_params(sl_calib_run *r, const sl_table *est, const char *prefix,
+                             const char *group, sl_calib_population pop, sl_err *err)
+{
+    char col[40], tcol[40], name[64];
+    snprintf(col, sizeof col, "%s", *prefix ? "src_flux" : "galaxy_flux");
+    snprintf(tcol, sizeof tcol, "%sflux", prefix);
+    if (sl_table_find(est, col) >= 0)
+        for (int b = 0; b < r->n_bands; b++) {
+            snprintf(name, sizeof name, "%.39s_%.15s", col, r->band_names[b]);
+            if (!add_param(r, name, group, col, tcol, b, pop, SL_PK_SCALAR, TR_LOG, err))
+                return -1;
+        }
+    static const char *const shape[] = {"disk_frac", "disk_q", "bulge_q", "angle", "disk_a",
+                                        "bulge_a"};
+    for (int k = 0; k < 6; k++) {
+        snprintf(col, sizeof col, "%s%s", prefix, shape[k]);
+        if (sl_table_find(est, col) < 0)
+            continue;
+        sl_transform tr = k < 3 ? TR_UNIT : k == 3 ? TR_ANGLE : TR_LOG;
+        sl_calib_param *p = add_param(r, col, group, col, col, 0, pop, SL_PK_SCALAR, tr, err);
+        if (!p)
+            return -1;
+        if (k == 3)
+            p->period = M_PI;
+    }
+    return 0;
+}
+
+int sl_calib_params_setup(sl_calib_run *r, const sl_table *est, sl_err *err)
+{
+    if (sl_table_find(est, "u_mu") >= 0 &&
+        (!add_param(r, "x", "detect", "x", "x", 0, SL_POP_ANY, SL_PK_LOCATION, TR_UNIT, err) ||
+         !add_param(r, "y", "detect", "y", "y", 0, SL_POP_ANY, SL_PK_LOCATION, TR_UNIT, err)))
+        return -1;
+    if (sl_table_find(est, "star_flux") >= 0)
+        for (int b = 0; b < r->n_bands; b++) {
+            char name[64];
+            snprintf(name, sizeof name, "star_flux_%.15s", r->band_names[b]);
+            if (!add_param(r, name, "detect", "star_flux", "flux", b, SL_POP_STAR, SL_PK_SCALAR,
+                           TR_LOG, err))
+                return -1;
+        }
+    if (add_galaxy_params(r, est, "", "galaxy", SL_POP_GALAXY, err) < 0)
+        return -1;
+    if (sl_table_find(est, "lens_mu") >= 0)
+        for (int k = 0; k < 5; k++) {
+            sl_transform tr = k == 0 ? TR_LOG : k < 3 ? TR_PM1 : TR_ID;
+            sl_calib_param *p = add_param(r, lens_names[k], "lens", lens_names[k],
+                                          lens_names[k], 0, SL_POP_LENS, SL_PK_LENS, tr, err);
+            if (!p)
+                return -1;
+            p->coord = k;
+        }
+    return add_galaxy_params(r, est, "src_", "source", SL_POP_LENS, err);
+}
+
+/* The columns of one parameter's posterior: mean, quantiles, z-space normal. */
+static int resolve_one(sl_calib_param *p, const sl_record *rec, const sl_table *est, int w,
+                       sl_err *err)
+{
+    char name[80];
+    const char *suffix[3] = {"q16", "q50", "q84"};
+    int *cq[3] = {&p->c_q16, &p->c_q50, &p->c_q84};
+    if ((p->c_mean = sl_calib_need_col(rec, est, "estimate", p->col, w, err)) < 0)
+        return -1;
+    for (int k = 0; k < 3; k++) {
+        snprintf(name, sizeof name, "%s_%s", p->col, suffix[k]);
+        if ((*cq[k] = sl_calib_need_col(rec, est, "estimate", name, w, err)) < 0)
+            return -1;
+    }
+    if (p->kind == SL_PK_LENS) {
+        p->c_mu = sl_calib_need_col(rec, est, "estimate", "lens_mu", 5, err);
+        p->c_sigma = p->c_mu < 0 ? -1 : sl_calib_need_col(rec, est, "estimate", "lens_chol", 15,
+                                                           err);
+        return p->c_sigma < 0 ? -1 : 0;
+    }
+    /* The location's z-space columns are u and v, in tile units. */
+    const char *z = p->kind != SL_PK_LOCATION ? p->col : !strcmp(p->col, "x") ? "u" : "v";
+    snprintf(name, sizeof name, "%s_mu", z);
+    if ((p->c_mu = sl_calib_need_col(rec, est, "estimate", name, w, err)) < 0)
+        return -1;
+    snprintf(name, sizeof name, "%s_sigma", z);
+    p->c_sigma = sl_calib_need_col(rec, est, "estimate", name, w, err);
+    return p->c_sigma < 0 ? -1 : 0;
+}
+
+int sl_calib_params_resolve(sl_calib_run *r, const sl_record *rec, const sl_table *est,
+                            const sl_table *tru, sl_err *err)
+{
+    for (int i = 0; i < r->n_params; i++) {
+        sl_calib_param *p = &r->params[i];
+        int w = strstr(p->col, "flux") ? r->n_bands : 1; /* fluxes are per band */
+        if (resolve_one(p, rec, est, w, err) < 0 ||
+            (p->c_truth = sl_calib_need_col(rec, tru, "truth", p->tcol, w, err)) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* z = t(v) for a true value; a value on or just past an end of a logit
+ * interval (an axis ratio of 1 in float32) is moved inside as in training
+ * (sl_family_clamp_target); one clearly outside the support is +-inf, which
+ * no interval covers. */
+static double transform(sl_transform tr, double v)
+{
+    switch (tr.kind) {
+    case SL_TR_LOG:
+        return v > 0 ? log(v) : -INFINITY;
+    case SL_TR_LOGIT: {
+        double w = tr.b - tr.a, m = SL_FAMILY_LOGIT_MARGIN * w;
+        if (v < tr.a - m || v > tr.b + m)
+            return v < tr.a ? -INFINITY : INFINITY;
+        v = v < tr.a + m ? tr.a + m : v > tr.b - m ? tr.b - m : v;
+        return log((v - tr.a) / (tr.b - v));
+    }
+    default:
+        return v;
+    }
+}
+
+/* Mean, quantiles and z-space normal of parameter p for estimate row e, and
+ * the truth's z from true value v.  0 when the posterior is usable. */
+static int posterior(const sl_calib_param *p, int tile, const sl_table *est, int e, double v,
+                     double *mu, double *sigma, double *z)
+{
+    if (p->kind == SL_PK_LENS) {
+        const float *m = sl_table_at(est, p->c_mu, e), *L = sl_table_at(est, p->c_sigma, e);
+        int row = p->coord * (p->coord + 1) / 2;
+        double s2 = 0;
+        for (int c = 0; c <= p->coord; c++)
+            s2 += (double)L[row + c] * L[row + c];
+        *mu = m[p->coord];
+        *sigma = sqrt(s2);
+        *z = transform(p->tr, v);
+    } else if (p->kind == SL_PK_LOCATION) {
+        /* The tile's origin from the median, x_q50 = T (i + logistic(u_mu)). */
+        *mu = sl_calib_at(est, p->c_mu, e, 0);
+        *sigma = sl_calib_at(est, p->c_sigma, e, 0);
+        double u = 1 / (1 + exp(-*mu)) + (v - sl_calib_at(est, p->c_q50, e, 0)) / tile;
+        *z = transform(p->tr, u);
+    } else {
+        *mu = sl_calib_at(est, p->c_mu, e, p->elem);
+        *sigma = sl_calib_at(est, p->c_sigma, e, p->elem);
+        *z = transform(p->tr, v);
+    }
+    return isfinite(*mu) && *sigma > 0 && !isnan(*z) ? 0 : -1;
+}
+
+static int in_population(const sl_calib_param *p, const sl_table *tru, int c_gal, int c_lens,
+                         int t)
+{
+    double g = sl_calib_at(tru, c_gal, t, 0), l = sl_calib_at(tru, c_lens, t, 0);
+    switch (p->pop) {
+    case SL_POP_STAR: return g == 0;
+    case SL_POP_GALAXY: return g == 1;
+    case SL_POP_LENS: return g == 1 && l == 1;
+    default: return 1;
+    }
+}
+
+/* Parameter i's (truth, posterior) for the pair, when its factor applies. */
+static int add_one(sl_calib_run *r, int i, const sl_table *est, const sl_table *tru, int e,
+                   int t, sl_err *err)
+{
+    sl_calib_param *p = &r->params[i];
+    double v = sl_calib_at(tru, p->c_truth, t, p->elem);
+    if (isnan(v))
+        return 0;
+    if (p->period > 0) /* the tasks train on the angle mod pi */
+        v = fmod(v, M_PI) < 0 ? fmod(v, M_PI) + M_PI : fmod(v, M_PI);
+    double mu, sigma, z;
+    if (posterior(p, r->tile, est, e, v, &mu, &sigma, &z) < 0)
+        return 0;
+    double pit = sl_calib_pit(z, mu, sigma);
+    /* Draws for the k-th evaluation of parameter i: the same whatever
+     * else the stream holds. */
+    sl_rng rng;
+    sl_rng_init(&rng, r->opt.seed, (uint64_t)p->pit.n, (uint16_t)(16 + i));
+    int rc = sl_vec_push(&p->truth, v, err);
+    rc |= sl_vec_push(&p->mean, sl_calib_at(est, p->c_mean, e, p->elem), err);
+    rc |= sl_vec_push(&p->q16, sl_calib_at(est, p->c_q16, e, p->elem), err);
+    rc |= sl_vec_push(&p->q50, sl_calib_at(est, p->c_q50, e, p->elem), err);
+    rc |= sl_vec_push(&p->q84, sl_calib_at(est, p->c_q84, e, p->elem), err);
+    rc |= sl_vec_push(&p->pit, pit, err);
+    rc |= sl_vec_push(&p->rank, sl_calib_sbc_rank(pit, r->opt.sbc_samples, &rng), err);
+    return rc ? -1 : 0;
+}
+
+int sl_calib_params_add_pair(sl_calib_run *r, const sl_table *est, const sl_table *tru, int e,
+                             int t, int c_gal, int c_lens, sl_err *err)
+{
+    for (int i = 0; i < r->n_params; i++)
+        if (in_population(&r->params[i], tru, c_gal, c_lens, t) &&
+            add_one(r, i, est, tru, e, t, err) < 0)
+            return -1;
+    /* The joint lens posterior, for TARP, on true lens systems. */
+    int c_mu = sl_table_find(est, "lens_mu"), c_chol = sl_table_find(est, "lens_chol");
+    if (c_mu < 0 || sl_calib_at(tru, c_gal, t, 0) != 1 || sl_calib_at(tru, c_lens, t, 0) != 1)
+        return 0;
+    const sl_transform tr[5] = {TR_LOG, TR_PM1, TR_PM1, TR_ID, TR_ID};
+    int rc = 0;
+    for (int k = 0; k < 5; k++) {
+        int c = sl_table_find(tru, lens_names[k]);
+        rc |= sl_vec_push(&r->tarp_z, transform(tr[k], sl_calib_at(tru, c, t, 0)), err);
+        rc |= sl_vec_push(&r->tarp_mu, sl_table_at(est, c_mu, e)[k], err);
+    }
+    for (int k = 0; k < 15; k++)
+        rc |= sl_vec_push(&r->tarp_chol, sl_table_at(est, c_chol, e)[k], err);
+    return rc ? -1 : 0;
+}

@@ -1,0 +1,255 @@
+/* calib_plot.c: the SVG figures of a calibration run (see calib_run.h):
+ * detection by magnitude, reliability diagrams, coverage per group, SBC rank
+ * histograms, TARP, and the theta_E scatter.  Owns the figures' files and
+ * their looks; every number comes from sl_calib_run_measure. */
+#include "calib_run.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "special.h"
+#include "svg.h"
+
+static const char *const palette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                                      "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+
+/* Where the figures go; the first error is kept and the rest skipped. */
+typedef struct plotter {
+    const sl_calib_run *r;
+    const char *dir;
+    sl_err *err;
+    int failed;
+} plotter;
+
+static void write_plot(plotter *pl, sl_svg *s, const char *file)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", pl->dir, file);
+    if (!pl->failed && sl_svg_write(s, path, pl->err) < 0)
+        pl->failed = 1;
+    sl_svg_free(s);
+}
+
+static int begin_plot(plotter *pl, sl_svg *s, const char *title, const char *xl,
+                      const char *yl, double x0, double x1, double y0, double y1)
+{
+    if (pl->failed)
+        return -1;
+    if (sl_svg_begin(s, 520, 440, title, xl, yl, x0, x1, y0, y1, pl->err) < 0) {
+        pl->failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
+static void plot_reliability(plotter *pl, int k)
+{
+    const sl_calib_run *r = pl->r;
+    sl_svg s;
+    char title[96], file[64];
+    snprintf(title, sizeof title, "Reliability: P(%s), n = %ld, ECE %.3f",
+             sl_calib_binary_names[k], r->rel[k].n, r->rel[k].ece);
+    if (begin_plot(pl, &s, title, "predicted probability", "observed frequency", 0, 1, 0, 1) < 0)
+        return;
+    double d[2] = {0, 1};
+    sl_svg_polyline(&s, d, d, 2, "#888888", 1, 1);
+    for (int eq = 0; eq < 2; eq++) {
+        const sl_calib_reliability *rel = eq ? &r->rel_eq[k] : &r->rel[k];
+        double x[SL_CALIB_MAX_BINS], y[SL_CALIB_MAX_BINS], lo[SL_CALIB_MAX_BINS],
+            hi[SL_CALIB_MAX_BINS];
+        for (int b = 0; b < rel->n_bins; b++) {
+            x[b] = rel->bin[b].conf;
+            y[b] = rel->bin[b].freq;
+            /* 2 sd: where a calibrated frequency falls 95% of the time. */
+            lo[b] = rel->bin[b].conf - 2 * rel->bin[b].err;
+            hi[b] = rel->bin[b].conf + 2 * rel->bin[b].err;
+        }
+        if (!eq)
+            sl_svg_errorbars(&s, x, lo, hi, rel->n_bins, "#aaaaaa");
+        sl_svg_polyline(&s, x, y, rel->n_bins, palette[eq], 1.5, 0);
+        sl_svg_points(&s, x, y, rel->n_bins, palette[eq], 3.5);
+        sl_svg_legend(&s, eq ? "equal-count bins" : "equal-width bins (bars: calibrated +-2 sd)",
+                      palette[eq]);
+    }
+    snprintf(file, sizeof file, "reliability_%s.svg", sl_calib_binary_names[k]);
+    write_plot(pl, &s, file);
+}
+
+/* The 99% band of a calibrated coverage curve for the group's smallest n. */
+static void coverage_band(sl_svg *s, long n_min)
+{
+    double x[SL_CALIB_N_LEVELS + 2], lo[SL_CALIB_N_LEVELS + 2], hi[SL_CALIB_N_LEVELS + 2];
+    double z = sl_calib_band_z(SL_CALIB_ALPHA);
+    x[0] = lo[0] = hi[0] = 0;
+    for (int l = 0; l < SL_CALIB_N_LEVELS; l++) {
+        double L = sl_calib_levels[l], h = z * sqrt(L * (1 - L) / (double)n_min);
+        x[l + 1] = L, lo[l + 1] = L - h, hi[l + 1] = L + h;
+    }
+    x[SL_CALIB_N_LEVELS + 1] = lo[SL_CALIB_N_LEVELS + 1] = hi[SL_CALIB_N_LEVELS + 1] = 1;
+    sl_svg_band(s, x, lo, hi, SL_CALIB_N_LEVELS + 2, "#999999", 0.25);
+}
+
+static void plot_coverage(plotter *pl, const char *group)
+{
+    const sl_calib_run *r = pl->r;
+    int any = 0;
+    long n_min = 0;
+    for (int i = 0; i < r->n_params; i++) {
+        const sl_calib_param *p = &r->params[i];
+        if (!strcmp(p->group, group) && p->cov.n > 0) {
+            n_min = any ? (p->cov.n < n_min ? p->cov.n : n_min) : p->cov.n;
+            any = 1;
+        }
+    }
+    if (!any)
+        return;
+    sl_svg s;
+    char title[96], file[64];
+    snprintf(title, sizeof title, "Coverage of central intervals: %s parameters", group);
+    if (begin_plot(pl, &s, title, "nominal level", "empirical coverage", 0, 1, 0, 1) < 0)
+        return;
+    coverage_band(&s, n_min);
+    double d[2] = {0, 1};
+    sl_svg_polyline(&s, d, d, 2, "#555555", 1, 1);
+    int c = 0;
+    for (int i = 0; i < r->n_params; i++) {
+        const sl_calib_param *p = &r->params[i];
+        if (strcmp(p->group, group) || !p->cov.n)
+            continue;
+        const char *col = palette[c++ % 10];
+        sl_svg_polyline(&s, sl_calib_levels, p->cov.cover, SL_CALIB_N_LEVELS, col, 1.5, 0);
+        sl_svg_points(&s, sl_calib_levels, p->cov.cover, SL_CALIB_N_LEVELS, col, 2.5);
+        sl_svg_legend(&s, p->name, col);
+    }
+    snprintf(file, sizeof file, "coverage_%s.svg", group);
+    write_plot(pl, &s, file);
+}
+
+static void plot_ranks(plotter *pl, const sl_calib_param *p)
+{
+    const sl_calib_sbc *h = &p->sbc;
+    if (!h->n)
+        return;
+    double edges[SL_CALIB_MAX_SBC_BINS + 1], count[SL_CALIB_MAX_SBC_BINS], top = 0;
+    double per = (h->L + 1.0) / h->n_bins, expect = (double)h->n / h->n_bins;
+    for (int b = 0; b <= h->n_bins; b++)
+        edges[b] = b * per;
+    for (int b = 0; b < h->n_bins; b++) {
+        count[b] = (double)h->count[b];
+        top = fmax(top, count[b]);
+    }
+    /* The 99% band of one bin's count under uniform ranks (normal approximation). */
+    double sd = sqrt(expect * (1 - 1.0 / h->n_bins)), z = sl_normal_quantile(0.995);
+    top = fmax(top, expect + z * sd) * 1.1;
+    sl_svg s;
+    char title[128], file[96];
+    snprintf(title, sizeof title, "SBC ranks: %.40s (n = %ld, chi2 p = %.3g)", p->name, h->n,
+             h->p_value);
+    if (begin_plot(pl, &s, title, "rank of the truth among the draws", "count", 0, h->L + 1, 0,
+                   top) < 0)
+        return;
+    sl_svg_bars(&s, edges, count, h->n_bins, palette[0]);
+    double bx[2] = {0, h->L + 1.0}, blo[2] = {expect - z * sd, expect - z * sd},
+           bhi[2] = {expect + z * sd, expect + z * sd}, e[2] = {expect, expect};
+    sl_svg_band(&s, bx, blo, bhi, 2, "#999999", 0.3);
+    sl_svg_polyline(&s, bx, e, 2, "#333333", 1, 1);
+    snprintf(file, sizeof file, "sbc_%.63s.svg", p->name);
+    write_plot(pl, &s, file);
+}
+
+static void plot_tarp(plotter *pl)
+{
+    const sl_calib_tarp *t = &pl->r->tarp;
+    sl_svg s;
+    char title[96];
+    snprintf(title, sizeof title, "TARP: joint lens posterior, %ld systems", t->n);
+    if (begin_plot(pl, &s, title, "credibility level", "expected coverage", 0, 1, 0, 1) < 0)
+        return;
+    sl_svg_band(&s, t->alpha, t->lo95, t->hi95, SL_CALIB_TARP_ALPHAS, palette[0], 0.15);
+    sl_svg_band(&s, t->alpha, t->lo68, t->hi68, SL_CALIB_TARP_ALPHAS, palette[0], 0.3);
+    double d[2] = {0, 1};
+    sl_svg_polyline(&s, d, d, 2, "#555555", 1, 1);
+    sl_svg_polyline(&s, t->alpha, t->ecp, SL_CALIB_TARP_ALPHAS, palette[0], 2, 0);
+    sl_svg_legend(&s, "ECP (bands: bootstrap 68%, 95%)", palette[0]);
+    write_plot(pl, &s, "tarp.svg");
+}
+
+static void plot_scatter(plotter *pl, const sl_calib_param *p)
+{
+    if (p->truth.n == 0)
+        return;
+    double lo = INFINITY, hi = -INFINITY;
+    for (size_t i = 0; i < p->truth.n; i++) {
+        double v[4] = {p->truth.a[i], p->mean.a[i], p->q16.a[i], p->q84.a[i]};
+        for (int k = 0; k < 4; k++)
+            if (isfinite(v[k]))
+                lo = fmin(lo, v[k]), hi = fmax(hi, v[k]);
+    }
+    if (!(lo < hi))
+        hi = lo + 1;
+    double pad = 0.05 * (hi - lo);
+    sl_svg s;
+    char title[128], file[96];
+    snprintf(title, sizeof title, "%.20s: posterior mean against truth (n = %zu, R2 %.3f)",
+             p->name, p->truth.n, p->point.r2);
+    if (begin_plot(pl, &s, title, "true value", "posterior mean (bars: 16-84%)", lo - pad,
+                   hi + pad, lo - pad, hi + pad) < 0)
+        return;
+    double d[2] = {lo - pad, hi + pad};
+    sl_svg_errorbars(&s, p->truth.a, p->q16.a, p->q84.a, (int)p->truth.n, "#bbbbbb");
+    sl_svg_polyline(&s, d, d, 2, "#555555", 1, 1);
+    sl_svg_points(&s, p->truth.a, p->mean.a, (int)p->truth.n, palette[0], 2);
+    snprintf(file, sizeof file, "scatter_%.63s.svg", p->name);
+    write_plot(pl, &s, file);
+}
+
+static void plot_detection(plotter *pl)
+{
+    const sl_calib_run *r = pl->r;
+    int n = r->n_det_bins;
+    if (r->mode_exact || n == 0)
+        return;
+    double x[SL_CALIB_MAX_MAG_BINS], v[3][SL_CALIB_MAX_MAG_BINS];
+    for (int k = 0; k < n; k++) {
+        x[k] = (r->det_bins[k].lo + r->det_bins[k].hi) / 2;
+        v[0][k] = r->det_bins[k].d.precision;
+        v[1][k] = r->det_bins[k].d.recall;
+        v[2][k] = r->det_bins[k].d.f1;
+    }
+    sl_svg s;
+    if (begin_plot(pl, &s, "Detection by magnitude",
+                   r->no_zero_point ? "instrumental magnitude" : "magnitude", "fraction",
+                   r->opt.mag_edges[0], r->opt.mag_edges[n], 0, 1.05) < 0)
+        return;
+    static const char *const names[3] = {"precision (estimated mag)", "recall (true mag)", "F1"};
+    for (int k = 0; k < 3; k++) {
+        sl_svg_polyline(&s, x, v[k], n, palette[k], 1.5, 0);
+        sl_svg_points(&s, x, v[k], n, palette[k], 3);
+        sl_svg_legend(&s, names[k], palette[k]);
+    }
+    write_plot(pl, &s, "detection.svg");
+}
+
+int sl_calib_run_plot(const sl_calib_run *r, const char *dir, sl_err *err)
+{
+    if (mkdir(dir, 0777) < 0 && errno != EEXIST)
+        return sl_err_set(err, "%s: cannot create the directory: %s", dir, strerror(errno));
+    plotter pl = {r, dir, err, 0};
+    plot_detection(&pl);
+    for (int k = 0; k < 3; k++)
+        if (r->p[k].n)
+            plot_reliability(&pl, k);
+    static const char *const groups[] = {"detect", "galaxy", "lens", "source"};
+    for (int g = 0; g < 4; g++)
+        plot_coverage(&pl, groups[g]);
+    for (int i = 0; i < r->n_params; i++) {
+        plot_ranks(&pl, &r->params[i]);
+        if (!strcmp(r->params[i].name, "theta_e"))
+            plot_scatter(&pl, &r->params[i]);
+    }
+    if (r->have_tarp)
+        plot_tarp(&pl);
+    return pl.failed ? -1 : 0;
+}
