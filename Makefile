@@ -4,7 +4,8 @@
 #                   when a pkg-config check fails)
 #   make check      C unit tests and bats CLI tests; SANITIZE=1 for ASan + UBSan
 #   make bench      benchmarks, printed as ratios against peers run alongside
-#   make demo       the main job, end to end
+#   make demo       the main job, end to end, with the shipped models (TRAIN=1: retrain)
+#   make models     retrain the shipped models byte for byte (hours)
 #   make install    PREFIX=/usr/local by default
 #   make deps       install the Debian packages this needs
 
@@ -30,7 +31,7 @@ DEPS_OK := $(shell pkg-config --exists $(PKGS) 2>/dev/null && command -v bats >/
 ifneq ($(DEPS_OK),yes)
 # A fresh machine: install the packages, then start again with the flags they provide.
 .DEFAULT_GOAL := all
-all check bench demo install:
+all check bench demo models install:
 	$(MAKE) deps
 	$(MAKE) $@
 else
@@ -53,7 +54,7 @@ FIXTURES  := $(patsubst tests/fixtures/%.c,$(O)/tests/%,$(wildcard tests/fixture
 BENCHES   := $(patsubst bench/%.c,$(O)/bench/%,$(wildcard bench/*.c))
 BATS      := $(wildcard tests/cli/*.bats)
 
-.PHONY: all check unit cli bench demo install clean deps
+.PHONY: all check unit cli bench demo models install clean deps
 # Keep objects between runs (make would delete them as intermediates).
 .SECONDARY:
 all: $(TOOLS)
@@ -100,7 +101,11 @@ bench: $(TOOLS) $(FIXTURES) $(BENCHES)
 	@for b in bench/*.sh; do $(TEST_ENV) PATH="$(CURDIR)/$(O)/bench:$$PATH" sh $$b || exit 1; done
 
 demo: $(TOOLS)
-	$(MAKE) --no-print-directory -f examples/demo.mk BIN=$(O)/bin OUT=demo-out
+	$(MAKE) --no-print-directory -f examples/demo.mk BIN=$(O)/bin OUT=demo-out TRAIN=$(TRAIN)
+
+# The shipped encoders, retrained from nothing (hours; resumable): models/sdss-r/Makefile.
+models: $(TOOLS)
+	$(MAKE) --no-print-directory -C models/sdss-r BIN=$(CURDIR)/$(O)/bin
 
 install: $(TOOLS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5

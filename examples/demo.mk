@@ -1,7 +1,9 @@
 # The main job, end to end (run by `make demo` from the top of the tree):
-# simulate SDSS r-band training and held-out data, train the five encoders,
-# encode held-out images and the real M2 frame, calibrate, and write
-# everything to $(OUT).  Every output is a file target written as $@.tmp and
+# encode held-out SDSS r-band simulations and the real M2 frame with the
+# shipped encoders (models/sdss-r, trained by `make models`), calibrate,
+# reconstruct, and write everything to $(OUT).  With TRAIN=1 the five
+# encoders are first trained from nothing into $(OUT)/models, on a budget of
+# minutes (the shipped ones took hours: models/sdss-r/*.cpu).  Every output is a file target written as $@.tmp and
 # renamed, so a second run redoes only what is missing or out of date.
 #
 #   make -f examples/demo.mk BIN=build/release/bin OUT=demo-out [DATA=...]
@@ -21,8 +23,13 @@ HELDOUT           ?= 500
 
 SIM   := $(BIN)/sl-simulate -q -p sdss -b r
 TASKS := detect classify galaxy lens-detect lens
-MODELS := $(TASKS:%=$(OUT)/models/%.slm)
-USE    := $(TASKS:%=-m $(OUT)/models/%.slm)
+ifeq ($(TRAIN),1)
+MODEL_DIR := $(OUT)/models
+else
+MODEL_DIR := models/sdss-r
+endif
+MODELS := $(TASKS:%=$(MODEL_DIR)/%.slm)
+USE    := $(TASKS:%=-m $(MODEL_DIR)/%.slm)
 FRAME  := $(DATA)/frame-r-002583-2-0136.fits.bz2
 
 .DELETE_ON_ERROR:
@@ -41,6 +48,9 @@ sim_classify    := -s 12
 sim_galaxy      := -s 13
 sim_lens-detect := -s 14
 sim_lens        := -s 15 --set lens_prob=1
+
+models/sdss-r/%.slm:
+	@echo "$@ is missing: run 'make models' (hours), or 'make demo TRAIN=1' (minutes)"; exit 1
 
 $(OUT)/models/%.slm:
 	@mkdir -p $(@D)

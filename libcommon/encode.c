@@ -835,7 +835,7 @@ static int draw_lenses(const sl_encoder *e, const sl_image *img, const detection
         /* The top bit keeps these streams apart from the detect tiles'. */
         uint64_t stream = 1ULL << 63 | ((uint64_t)img->parent << 40 ^
                                         (uint64_t)tiles[i].gy << 20 ^ (uint64_t)tiles[i].gx);
-        sl_rng_init(&rng, e->seed, stream, (uint16_t)k);
+        sl_rng_init(&rng, e->seed, stream, (uint16_t)(SL_RNG_ENCODE_SAMPLE + k));
         double on, u, v;
         sl_family_sample(&t->factor[0].fam, tiles[i].raw + t->factor[0].out, &rng, &on);
         if (on < 0.5)
@@ -880,7 +880,7 @@ static int draw_catalog(sl_encoder *e, const sl_image *img, const float *norm,
         draw *dr = &d[n];
         uint64_t stream = (uint64_t)img->parent << 40 ^ (uint64_t)tiles[i].gy << 20 ^
                           (uint64_t)tiles[i].gx;
-        sl_rng_init(&dr->rng, e->seed, stream, (uint16_t)k);
+        sl_rng_init(&dr->rng, e->seed, stream, (uint16_t)(SL_RNG_ENCODE_SAMPLE + k));
         double y[SL_FAMILY_MAX_DIM], u, v;
         sl_family_sample(&t->factor[0].fam, tiles[i].raw + t->factor[0].out, &dr->rng, y);
         if (y[0] < 0.5)

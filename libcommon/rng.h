@@ -53,7 +53,8 @@ typedef struct sl_rng {
 enum sl_rng_substream {
     /* encode.c (sl-encode --samples): sample k of an image's catalog draws from
      * substream SL_RNG_ENCODE_SAMPLE + k, stream = (parent << 40) ^ (tile row
-     * << 20) ^ tile column, so it occupies [0, K) for K samples. */
+     * << 20) ^ tile column, so it occupies [0, K) for K samples; the lens
+     * finder's tiles use the same with the stream's top bit set. */
     SL_RNG_ENCODE_SAMPLE = 0,
     SL_RNG_CATALOG = 1,        /* prior.c (sl-simulate): image k's catalog, stream k */
     SL_RNG_NOISE = 2,          /* render.c (sl-simulate): image k's Poisson noise, stream k */

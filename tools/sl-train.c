@@ -682,7 +682,7 @@ int main(int argc, char **argv)
     samples_alloc(t, &buf, (int)opt.buffer);
     samples_alloc(t, &batch, (int)opt.batch);
     sl_rng rng;
-    sl_rng_init(&rng, sl_cli_state.seed, 0, 100);
+    sl_rng_init(&rng, sl_cli_state.seed, 0, SL_RNG_TRAIN_BATCH);
     size_t grid = (size_t)sl_task_out_grid(t);
     float *dout = malloc((size_t)opt.batch * t->n_outputs * grid * grid * sizeof *dout);
     if (!dout)
