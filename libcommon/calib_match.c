@@ -27,8 +27,9 @@ void sl_calib_run_free(sl_calib_run *r)
 {
     for (int i = 0; i < r->n_params; i++) {
         sl_calib_param *p = &r->params[i];
-        sl_calib_dvec *v[] = {&p->truth, &p->mean, &p->q16, &p->q50, &p->q84, &p->pit, &p->rank};
-        for (int k = 0; k < 7; k++)
+        sl_calib_dvec *v[] = {&p->truth, &p->mean, &p->q16, &p->q50, &p->q84,
+                              &p->pit,   &p->rank, &p->q05, &p->q95, &p->snr};
+        for (size_t k = 0; k < sizeof v / sizeof *v; k++)
             sl_vec_free(v[k]);
     }
     sl_calib_dvec *v[] = {&r->t_mag, &r->t_snr, &r->t_matched, &r->e_mag, &r->e_snr,
@@ -38,6 +39,7 @@ void sl_calib_run_free(sl_calib_run *r)
         sl_vec_free(v[k]);
     for (int k = 0; k < 3; k++)
         sl_vec_free(&r->y[k]);
+    sl_calib_lens_free(&r->lens);
 }
 
 /* ---- Columns ------------------------------------------------------------------- */
@@ -190,6 +192,7 @@ static int read_catalog_meta(const sl_calib_run *r, const sl_record *rec, rec_me
     m->xlo = m->ylo = -INFINITY;
     m->xhi = m->yhi = INFINITY;
     m->snr_norm = NAN;
+    m->pixel_scale = obj_num(sl_rec_get(rec, "pixel_scale"));
     if (r->opt.min_snr > 0)
         return sl_rec_fail(rec, "psf", err, "missing: a catalog record has no PSF or "
                                             "background for --min-snr (calibrate the image "
@@ -468,6 +471,10 @@ static int take_matched(sl_calib_run *r, const sl_record *rec, const sl_table *e
     if ((r->mode_exact ? match_exact(rec, est, tru, mb, err)
                        : match_distance(r, rec, est, tru, m, tx, ty, c_tflux, mb, err)) < 0 ||
         collect_pairs(r, rec, est, tru, c_gal, c_lens, mb->e2t, err) < 0)
+        return -1;
+    /* Over whole images: estimates at the true positions would flatter it. */
+    if (!r->mode_exact &&
+        sl_calib_lens_collect(r, rec, est, tru, mb->trows, mb->nt, m->pixel_scale, err) < 0)
         return -1;
     r->images++;
     r->n_true += mb->nt;
