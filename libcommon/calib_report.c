@@ -333,7 +333,7 @@ static void pack_tarp(const sl_calib_run *r, msgpack_packer *pk)
         msgpack_pack_nil(pk);
         return;
     }
-    msgpack_pack_map(pk, 12);
+    msgpack_pack_map(pk, 13);
     sl_pack_kv_int(pk, "n", t->n);
     sl_pack_kv_int(pk, "draws", t->n_samples);
     sl_pack_kv_int(pk, "bootstrap", t->n_boot);
@@ -346,6 +346,7 @@ static void pack_tarp(const sl_calib_run *r, msgpack_packer *pk)
     sl_pack_kv_num(pk, "ks_d", t->ks_d);
     sl_pack_kv_num(pk, "ks_p", t->ks_p);
     pack_doubles(pk, "lo68", t->lo68, SL_CALIB_TARP_ALPHAS);
+    pack_doubles(pk, "hi68", t->hi68, SL_CALIB_TARP_ALPHAS);
 }
 
 static void pack_lens_bins(msgpack_packer *pk, const char *key, const sl_calib_lens_bin *b,
