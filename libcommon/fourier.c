@@ -100,7 +100,7 @@ static double hankel(const radial *p, double k)
         /* Where the panels follow J0's half periods their contributions
          * alternate in sign: once two in a row are negligible, so is the
          * rest. */
-        quiet = w == half && fabs(h * s) < 1e-16 ? quiet + 1 : 0;
+        quiet = w == half && fabs(h * s) < 1e-12 ? quiet + 1 : 0;
         if (quiet == 2)
             break;
     }
@@ -255,7 +255,7 @@ double sl_sersic_ft_eval(const sl_sersic_ft *t, double kappa)
 
 /* ---- PSFs ---- */
 
-#define PSF_DK 0.01
+#define PSF_DK 0.02
 
 int sl_psf_ft_init(sl_psf_ft *f, const sl_psf *p, sl_err *err)
 {
@@ -268,7 +268,12 @@ int sl_psf_ft_init(sl_psf_ft *f, const sl_psf *p, sl_err *err)
     if (p->kind == SL_PSF_PIXEL)
         return sl_err_set(err, "a pixel PSF has no parametric transform");
     radial r = {.psf = p, .w0 = 0.1 * sl_psf_fwhm(p), .r_end = sl_psf_fwhm(p)};
-    while (r.r_end < 1e4 && sl_psf_enclosed(p, r.r_end) < 1 - 1e-12)
+    /* The PSF is cut where all but 1e-8 of its flux is inside or its
+     * surface brightness falls below 1e-9 of the peak (power-law wings would
+     * otherwise need thousands of panels), and renormalized. */
+    double floor = 1e-9 * sl_psf_profile(p, 0);
+    while (r.r_end < 1e4 && sl_psf_enclosed(p, r.r_end) < 1 - 1e-8 &&
+           sl_psf_profile(p, r.r_end) > floor)
         r.r_end *= 1.25;
     int cap = 64;
     double norm = hankel(&r, 0);

@@ -22,7 +22,9 @@
  * ratio q, angle beta) has transform F_n(a |diag(1, q) R(-beta) k|).
  *
  * PSFs: Gaussian in closed form; Moffat and SDSS by the same quadrature of
- * sl_psf_profile on a uniform grid of |k| (cubic interpolation), to the |k|
+ * sl_psf_profile, cut at the radius holding all but 1e-8 of the flux (or
+ * where it falls below 1e-9 of its peak, for power-law wings) and
+ * renormalized, on a uniform grid of |k| (cubic interpolation), to the |k|
  * where the transform falls below 1e-10; zero beyond. */
 #ifndef SL_FOURIER_H
 #define SL_FOURIER_H

@@ -22,6 +22,11 @@ typedef struct size_work {
     float *fine;         /* (ss n)^2 */
     fftwf_complex *fspec;
     fftwf_plan fwd;
+    /* The alias terms of each frequency (my, mx), fixed by n: the term
+     * indices along x and y (into the stamper's tx, ty), P^ times the pixel
+     * sincs, and k; entries of frequency f are first[f] .. first[f+1]-1. */
+    int *first, *ix, *iy;
+    double *pb, *kx, *ky;
 } size_work;
 
 /* One term of the alias sum along an axis. */
@@ -34,7 +39,7 @@ struct sl_stamper {
     int pixel;
     float *pix;          /* pixel PSF image, pw x ph */
     int pw, ph;
-    double r_psf;        /* radius holding 1 - 1e-6 of the PSF */
+    double r_psf[32];    /* radius where the PSF falls below 10^-j of its flux per pixel^2 */
     int w, h, n_max;
     size_work work[MAX_SIZES];
     int n_work;
@@ -69,6 +74,12 @@ static void work_free(size_work *z)
     fftwf_free(z->pdft);
     fftwf_free(z->fine);
     fftwf_free(z->fspec);
+    free(z->first);
+    free(z->ix);
+    free(z->iy);
+    free(z->pb);
+    free(z->kx);
+    free(z->ky);
 }
 
 void sl_stamper_free(sl_stamper *s)
@@ -86,14 +97,20 @@ void sl_stamper_free(sl_stamper *s)
     free(s);
 }
 
-static double psf_radius(const sl_psf *p)
+/* r[j]: the radius beyond which the PSF's surface brightness stays below
+ * 10^-j per pixel^2 of its flux (its profile decreases outwards). */
+static void psf_radii(const sl_psf *p, double *r)
 {
-    if (p->kind == SL_PSF_PIXEL)
-        return 0.5 * hypot(p->pw, p->ph) + 1;
-    double r = 1;
-    while (r < 2000 && sl_psf_enclosed(p, r) < 1 - 1e-6)
-        r *= 1.1;
-    return r;
+    for (int j = 0; j < 32; j++) {
+        if (p->kind == SL_PSF_PIXEL) {
+            r[j] = 0.5 * hypot(p->pw, p->ph) + 1;
+            continue;
+        }
+        double x = j ? r[j - 1] : 0.5;
+        while (x < 4096 && sl_psf_profile(p, x) > pow(10, -j))
+            x *= 1.05;
+        r[j] = x;
+    }
 }
 
 sl_stamper *sl_stamper_new(const sl_psf *psf, int w, int h, sl_err *err)
@@ -117,19 +134,22 @@ sl_stamper *sl_stamper_new(const sl_psf *psf, int w, int h, sl_err *err)
         sl_stamper_free(s);
         return NULL;
     }
-    s->r_psf = psf_radius(psf);
+    psf_radii(psf, s->r_psf);
     s->w = w;
     s->h = h;
     int big = w > h ? w : h;
-    s->n_max = fft_size(2 * big + 2 * (int)ceil(s->r_psf) + 4);
+    /* A stamp centred on a source inside the image that is this wide
+     * covers the image and a margin: light that wraps lands outside. */
+    s->n_max = fft_size(4 * big + 4);
     /* Terms per frequency along an axis: those with |k| <= k_max. */
     s->per_freq = s->pixel ? 1 : 2 * (int)ceil(s->ft.k_max / (2 * M_PI)) + 2;
     return s;
 }
 
-int sl_stamper_size(const sl_stamper *s, double r)
+int sl_stamper_size(const sl_stamper *s, double r, double level)
 {
-    double need = 2 * ceil(r + s->r_psf) + 4;
+    int j = level >= 1 ? 0 : level <= 1e-31 ? 31 : (int)ceil(-log10(level));
+    double need = 2 * ceil(r + s->r_psf[j]) + 4;
     if (s->pixel && need < s->pw + 2)
         need = s->pw + 2;
     if (s->pixel && need < s->ph + 2)
@@ -164,45 +184,6 @@ static void pixel_dft(const sl_stamper *s, size_work *z)
             (*v)[0] = (float)(re * c - im * sn);
             (*v)[1] = (float)(re * sn + im * c);
         }
-}
-
-static size_work *work_get(sl_stamper *s, int n, int ss, sl_err *err)
-{
-    for (int i = 0; i < s->n_work; i++)
-        if (s->work[i].n == n && s->work[i].ss == ss)
-            return &s->work[i];
-    if (s->n_work == MAX_SIZES) {
-        work_free(&s->work[0]);
-        memmove(s->work, s->work + 1, (MAX_SIZES - 1) * sizeof *s->work);
-        s->n_work--;
-    }
-    size_work *z = &s->work[s->n_work];
-    memset(z, 0, sizeof *z);
-    z->n = n;
-    z->ss = ss;
-    int nc = n / 2 + 1, nf = ss * n;
-    z->spec = fftwf_malloc((size_t)n * nc * sizeof *z->spec);
-    z->real = fftwf_malloc((size_t)n * n * sizeof *z->real);
-    if (s->pixel)
-        z->pdft = fftwf_malloc((size_t)n * nc * sizeof *z->pdft);
-    if (ss) {
-        z->fine = fftwf_malloc((size_t)nf * nf * sizeof *z->fine);
-        z->fspec = fftwf_malloc((size_t)nf * (nf / 2 + 1) * sizeof *z->fspec);
-    }
-    if (!z->spec || !z->real || (s->pixel && !z->pdft) || (ss && (!z->fine || !z->fspec))) {
-        work_free(z);
-        sl_err_set(err, "out of memory for a %d x %d stamp", n, n);
-        return NULL;
-    }
-    sl_fftw_lock();
-    z->inv = fftwf_plan_dft_c2r_2d(n, n, z->spec, z->real, FFTW_ESTIMATE);
-    if (ss)
-        z->fwd = fftwf_plan_dft_r2c_2d(nf, nf, z->fine, z->fspec, FFTW_ESTIMATE);
-    sl_fftw_unlock();
-    if (s->pixel)
-        pixel_dft(s, z);
-    s->n_work++;
-    return z;
 }
 
 static int terms_reserve(sl_stamper *s, int n)
@@ -243,18 +224,105 @@ static void axis_terms(const sl_stamper *s, int n, int nf, int full, double d, t
     }
 }
 
-/* G^ of the source at (kx, ky). */
-static double source_ft(const sl_stamp_src *src, const sl_sersic_ft *const *tab, double kx,
-                        double ky)
+/* The alias terms of every frequency of an n x n stamp (see size_work). */
+static int work_terms(sl_stamper *s, size_work *z)
 {
-    if (!src->ncomp)
+    int n = z->n, nc = n / 2 + 1, pf = s->per_freq;
+    if (terms_reserve(s, n) < 0)
+        return -1;
+    axis_terms(s, n, nc, 0, 0, s->tx, s->cx);
+    axis_terms(s, n, n, 1, 0, s->ty, s->cy);
+    size_t cap = (size_t)n * nc * pf * pf;
+    z->first = malloc(((size_t)n * nc + 1) * sizeof *z->first);
+    z->ix = malloc(cap * sizeof *z->ix);
+    z->iy = malloc(cap * sizeof *z->iy);
+    z->pb = malloc(cap * sizeof *z->pb);
+    z->kx = malloc(cap * sizeof *z->kx);
+    z->ky = malloc(cap * sizeof *z->ky);
+    if (!z->first || !z->ix || !z->iy || !z->pb || !z->kx || !z->ky)
+        return -1;
+    double kmax2 = s->pixel ? INFINITY : s->ft.k_max * s->ft.k_max;
+    int e = 0;
+    for (int my = 0; my < n; my++)
+        for (int mx = 0; mx < nc; mx++) {
+            z->first[my * nc + mx] = e;
+            for (int a = 0; a < s->cy[my]; a++)
+                for (int b = 0; b < s->cx[mx]; b++) {
+                    const term *ty = &s->ty[my * pf + a], *tx = &s->tx[mx * pf + b];
+                    double k2 = tx->k * tx->k + ty->k * ty->k;
+                    if (k2 > kmax2)
+                        continue;
+                    z->ix[e] = mx * pf + b;
+                    z->iy[e] = my * pf + a;
+                    z->kx[e] = tx->k;
+                    z->ky[e] = ty->k;
+                    z->pb[e] = tx->box * ty->box * (s->pixel ? 1 : sl_psf_ft_eval(&s->ft, sqrt(k2)));
+                    e++;
+                }
+        }
+    z->first[n * nc] = e;
+    return 0;
+}
+
+static size_work *work_get(sl_stamper *s, int n, int ss, sl_err *err)
+{
+    for (int i = 0; i < s->n_work; i++)
+        if (s->work[i].n == n && s->work[i].ss == ss)
+            return &s->work[i];
+    if (s->n_work == MAX_SIZES) {
+        work_free(&s->work[0]);
+        memmove(s->work, s->work + 1, (MAX_SIZES - 1) * sizeof *s->work);
+        s->n_work--;
+    }
+    size_work *z = &s->work[s->n_work];
+    memset(z, 0, sizeof *z);
+    z->n = n;
+    z->ss = ss;
+    int nc = n / 2 + 1, nf = ss * n;
+    z->spec = fftwf_malloc((size_t)n * nc * sizeof *z->spec);
+    z->real = fftwf_malloc((size_t)n * n * sizeof *z->real);
+    if (s->pixel)
+        z->pdft = fftwf_malloc((size_t)n * nc * sizeof *z->pdft);
+    if (ss) {
+        z->fine = fftwf_malloc((size_t)nf * nf * sizeof *z->fine);
+        z->fspec = fftwf_malloc((size_t)nf * (nf / 2 + 1) * sizeof *z->fspec);
+    }
+    if (!z->spec || !z->real || (s->pixel && !z->pdft) || (ss && (!z->fine || !z->fspec))) {
+        work_free(z);
+        sl_err_set(err, "out of memory for a %d x %d stamp", n, n);
+        return NULL;
+    }
+    sl_fftw_lock();
+    z->inv = fftwf_plan_dft_c2r_2d(n, n, z->spec, z->real, FFTW_ESTIMATE);
+    if (ss)
+        z->fwd = fftwf_plan_dft_r2c_2d(nf, nf, z->fine, z->fspec, FFTW_ESTIMATE);
+    sl_fftw_unlock();
+    if (s->pixel)
+        pixel_dft(s, z);
+    if (!ss && work_terms(s, z) < 0) {
+        work_free(z);
+        sl_err_set(err, "out of memory for a %d x %d stamp", n, n);
+        return NULL;
+    }
+    s->n_work++;
+    return z;
+}
+
+/* A component ready for evaluation. */
+typedef struct prep {
+    double flux, a, q, cb, sb;
+    const sl_sersic_ft *tab;
+} prep;
+
+/* G^ of the source at (kx, ky): 1 for a point. */
+static inline double source_ft(const prep *p, int ncomp, double kx, double ky)
+{
+    if (!ncomp)
         return 1;
     double g = 0;
-    for (int c = 0; c < src->ncomp; c++) {
-        const sl_stamp_comp *p = &src->comp[c];
-        double cb = cos(p->beta), sb = sin(p->beta);
-        double u = kx * cb + ky * sb, v = p->q * (ky * cb - kx * sb);
-        g += p->flux * sl_sersic_ft_eval(tab[c], p->a * sqrt(u * u + v * v));
+    for (int c = 0; c < ncomp; c++) {
+        double u = kx * p[c].cb + ky * p[c].sb, v = p[c].q * (ky * p[c].cb - kx * p[c].sb);
+        g += p[c].flux * sl_sersic_ft_eval(p[c].tab, p[c].a * sqrt(u * u + v * v));
     }
     return g;
 }
@@ -294,43 +362,38 @@ int sl_stamper_draw(sl_stamper *s, const sl_stamp_src *src, sl_stamp *out, sl_er
     for (int c = 0; c < src->ncomp; c++)
         if (!(tab[c] = sl_sersic_ft_get(src->comp[c].n, err)))
             return -1;
-    int n = sl_stamper_size(s, source_radius(src)), nc = n / 2 + 1;
+    double total = 0;
+    for (int c = 0; c < src->ncomp; c++)
+        total += src->comp[c].flux;
+    int n = sl_stamper_size(s, source_radius(src), src->sb_floor / (src->ncomp ? total : 1));
+    int nc = n / 2 + 1;
     size_work *z = work_get(s, n, 0, err);
-    if (!z || terms_reserve(s, n) < 0)
-        return z ? sl_err_set(err, "out of memory for a %d x %d stamp", n, n) : -1;
+    if (!z)
+        return -1;
     int x0 = (int)floor(src->x) - n / 2, y0 = (int)floor(src->y) - n / 2;
     axis_terms(s, n, nc, 0, src->x - x0 - 0.5, s->tx, s->cx);
     axis_terms(s, n, n, 1, src->y - y0 - 0.5, s->ty, s->cy);
-    double kmax2 = s->pixel ? INFINITY : s->ft.k_max * s->ft.k_max;
-    int pf = s->per_freq;
-    for (int my = 0; my < n; my++)
-        for (int mx = 0; mx < nc; mx++) {
-            double re = 0, im = 0;
-            for (int a = 0; a < s->cy[my]; a++) {
-                const term *ty = &s->ty[my * pf + a];
-                for (int b = 0; b < s->cx[mx]; b++) {
-                    const term *tx = &s->tx[mx * pf + b];
-                    double k2 = tx->k * tx->k + ty->k * ty->k;
-                    if (k2 > kmax2)
-                        continue;
-                    double v = source_ft(src, tab, tx->k, ty->k) * tx->box * ty->box;
-                    if (!s->pixel)
-                        v *= sl_psf_ft_eval(&s->ft, sqrt(k2));
-                    double pr = tx->re * ty->re - tx->im * ty->im;
-                    double pi = tx->re * ty->im + tx->im * ty->re;
-                    re += v * pr;
-                    im += v * pi;
-                }
-            }
-            if (s->pixel) {
-                const float *p = z->pdft[my * nc + mx];
-                double r2 = re * p[0] - im * p[1];
-                im = re * p[1] + im * p[0];
-                re = r2;
-            }
-            z->spec[my * nc + mx][0] = (float)re;
-            z->spec[my * nc + mx][1] = (float)im;
+    prep p[2];
+    for (int c = 0; c < src->ncomp; c++)
+        p[c] = (prep){src->comp[c].flux, src->comp[c].a, src->comp[c].q,
+                      cos(src->comp[c].beta), sin(src->comp[c].beta), tab[c]};
+    for (int f = 0; f < n * nc; f++) {
+        double re = 0, im = 0;
+        for (int e = z->first[f]; e < z->first[f + 1]; e++) {
+            const term *tx = &s->tx[z->ix[e]], *ty = &s->ty[z->iy[e]];
+            double v = z->pb[e] * source_ft(p, src->ncomp, z->kx[e], z->ky[e]);
+            re += v * (tx->re * ty->re - tx->im * ty->im);
+            im += v * (tx->re * ty->im + tx->im * ty->re);
         }
+        if (s->pixel) {
+            const float *q = z->pdft[f];
+            double r2 = re * q[0] - im * q[1];
+            im = re * q[1] + im * q[0];
+            re = r2;
+        }
+        z->spec[f][0] = (float)re;
+        z->spec[f][1] = (float)im;
+    }
     finish(z, x0, y0, out);
     return 0;
 }

@@ -11,8 +11,8 @@
  * PSF's k_max (|P^| < 1e-10 beyond): the samples of G * P * pixel at pixel
  * centres, i.e. the exact pixel integrals, up to the light that wraps
  * around the stamp (the stamp holds the source out to where its surface
- * brightness falls below the caller's floor, plus the PSF's 1 - 1e-6
- * radius).  A star is G^ = 1.
+ * brightness falls below the caller's floor, plus the radius where the
+ * PSF's does; so what wraps around is below that floor).  A star is G^ = 1.
  *
  * A pixel PSF is an image already integrated over its pixels, and sampled:
  * it is taken as band-limited, F(k) = G^(k) P_dft(k) e^(-i k.d) on the
@@ -69,8 +69,10 @@ int sl_stamper_draw(sl_stamper *s, const sl_stamp_src *src, sl_stamp *out, sl_er
 int sl_stamper_draw_fine(sl_stamper *s, const float *fine, int ss, int x0, int y0, int n,
                          sl_stamp *out, sl_err *err);
 
-/* The stamp size for light reaching radius r (pixels) from its centre. */
-int sl_stamper_size(const sl_stamper *s, double r);
+/* The stamp size for light reaching radius r (pixels) from its centre,
+ * with the PSF out to where it falls below level (per pixel^2, for unit
+ * flux). */
+int sl_stamper_size(const sl_stamper *s, double r, double level);
 
 /* Adds k times a stamp into a w x h image (the part inside it). */
 void sl_stamp_add(const sl_stamp *st, double k, float *img, int w, int h);
