@@ -40,6 +40,7 @@ void sl_calib_run_free(sl_calib_run *r)
     for (int k = 0; k < 3; k++)
         sl_vec_free(&r->y[k]);
     sl_calib_lens_free(&r->lens);
+    sl_calib_recon_free(&r->recon);
 }
 
 /* ---- Columns ------------------------------------------------------------------- */
@@ -452,7 +453,7 @@ static int take_meta(sl_calib_run *r, const sl_record *rec, sl_image *img, sl_ta
     return sl_calib_params_resolve(r, rec, est, tru, err);
 }
 
-static int take_matched(sl_calib_run *r, const sl_record *rec, const sl_table *est,
+static int take_matched(sl_calib_run *r, const sl_record *rec, sl_image *img, const sl_table *est,
                         const sl_table *tru, const rec_meta *m, match_buf *mb, sl_err *err)
 {
     int tx, ty, c_gal, c_lens = -1, c_tflux;
@@ -476,6 +477,9 @@ static int take_matched(sl_calib_run *r, const sl_record *rec, const sl_table *e
     if (!r->mode_exact &&
         sl_calib_lens_collect(r, rec, est, tru, mb->trows, mb->nt, m->pixel_scale, err) < 0)
         return -1;
+    if (r->opt.chi2 && !strcmp(rec->type, "image") &&
+        sl_calib_recon_take(r, rec, img, tru, mb->trows, mb->nt, err) < 0)
+        return -1;
     r->images++;
     r->n_true += mb->nt;
     r->n_est += est->n;
@@ -494,8 +498,8 @@ int sl_calib_run_take(sl_calib_run *r, const sl_record *rec, sl_image *img, sl_t
     mb.e2t = malloc(((size_t)est->n + 1) * sizeof *mb.e2t);
     mb.xy = malloc(((size_t)tru->n + est->n + 1) * 4 * sizeof *mb.xy);
     int rc = !mb.trows || !mb.t2e || !mb.e2t || !mb.xy ? sl_err_set(err, "out of memory")
-                                                       : take_matched(r, rec, est, tru, &m, &mb,
-                                                                      err);
+                                                       : take_matched(r, rec, img, est, tru, &m,
+                                                                      &mb, err);
     free(mb.trows);
     free(mb.t2e);
     free(mb.e2t);

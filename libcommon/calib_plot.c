@@ -354,6 +354,28 @@ static void plot_lens_completeness(plotter *pl, int theta)
     write_plot(pl, &s, theta ? "lens_completeness_theta_e.svg" : "lens_completeness_arc_snr.svg");
 }
 
+/* The histogram of chi^2 per pixel, the open last bin drawn as wide as the one before. */
+static void plot_recon(plotter *pl)
+{
+    const sl_calib_recon *rc = &pl->r->recon;
+    double edges[SL_CALIB_CHI2_BINS + 1], h[SL_CALIB_CHI2_BINS], top = 1;
+    for (int b = 0; b < SL_CALIB_CHI2_BINS; b++) {
+        edges[b] = sl_calib_chi2_edges[b];
+        h[b] = (double)rc->count[b];
+        top = fmax(top, h[b] * 1.1);
+    }
+    edges[SL_CALIB_CHI2_BINS] = 2 * edges[SL_CALIB_CHI2_BINS - 1] - edges[SL_CALIB_CHI2_BINS - 2];
+    sl_svg s;
+    char title[128];
+    snprintf(title, sizeof title, "Reconstruction: %ld lens systems, median chi2/pixel %.3g",
+             rc->n, rc->median);
+    if (begin_plot(pl, &s, title, "chi2 per pixel in the system's region (last bar: >= 10)",
+                   "lens systems", 0, edges[SL_CALIB_CHI2_BINS], 0, top) < 0)
+        return;
+    sl_svg_bars(&s, edges, h, SL_CALIB_CHI2_BINS, palette[0]);
+    write_plot(pl, &s, "reconstruction_chi2.svg");
+}
+
 int sl_calib_run_plot(const sl_calib_run *r, const char *dir, sl_err *err)
 {
     if (mkdir(dir, 0777) < 0 && errno != EEXIST)
@@ -383,5 +405,7 @@ int sl_calib_run_plot(const sl_calib_run *r, const char *dir, sl_err *err)
         plot_lens_completeness(&pl, 0);
         plot_lens_completeness(&pl, 1);
     }
+    if (r->recon.on)
+        plot_recon(&pl);
     return pl.failed ? -1 : 0;
 }

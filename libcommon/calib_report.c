@@ -161,6 +161,8 @@ int sl_calib_run_measure(sl_calib_run *r, sl_err *err)
             return -1;
     if (r->lens.on && sl_calib_lens_measure(&r->lens, &r->opt, err) < 0)
         return -1;
+    if (r->recon.on && sl_calib_recon_measure(&r->recon, err) < 0)
+        return -1;
     long n_lens = (long)r->tarp_z.n / 5;
     if (n_lens > 0) {
         if (sl_calib_tarp_curve(r->tarp_z.a, r->tarp_mu.a, r->tarp_chol.a, n_lens, 5,
@@ -413,9 +415,29 @@ static void pack_lens_finding(const sl_calib_run *r, msgpack_packer *pk)
     pack_curves(pk, &lf->rank);
 }
 
+static void pack_recon(const sl_calib_run *r, msgpack_packer *pk)
+{
+    const sl_calib_recon *rc = &r->recon;
+    sl_pack_str(pk, "reconstruction");
+    if (!rc->on) {
+        msgpack_pack_nil(pk);
+        return;
+    }
+    msgpack_pack_map(pk, 6);
+    sl_pack_kv_int(pk, "n_systems", rc->n);
+    sl_pack_kv_num(pk, "median_chi2", rc->median);
+    sl_pack_kv_int(pk, "n_bright", rc->has_snr ? rc->n_bright : 0);
+    sl_pack_kv_num(pk, "median_chi2_bright", rc->has_snr ? rc->median_bright : NAN);
+    pack_doubles(pk, "edges", sl_calib_chi2_edges, SL_CALIB_CHI2_BINS + 1);
+    sl_pack_str(pk, "counts");
+    msgpack_pack_array(pk, SL_CALIB_CHI2_BINS);
+    for (int b = 0; b < SL_CALIB_CHI2_BINS; b++)
+        msgpack_pack_int64(pk, rc->count[b]);
+}
+
 void sl_calib_run_pack(const sl_calib_run *r, msgpack_packer *pk)
 {
-    msgpack_pack_map(pk, 12);
+    msgpack_pack_map(pk, 13);
     sl_pack_kv_str(pk, "type", "report");
     sl_pack_kv_str(pk, "tool", "sl-calibrate");
     sl_pack_kv_int(pk, "records", r->images);
@@ -431,4 +453,5 @@ void sl_calib_run_pack(const sl_calib_run *r, msgpack_packer *pk)
         pack_param(pk, &r->params[i]);
     pack_tarp(r, pk);
     pack_lens_finding(r, pk);
+    pack_recon(r, pk);
 }

@@ -12,6 +12,9 @@
  *   calib_lens.c    end-to-end lens finding over whole images: which true
  *                   lens systems an estimate with P(lens) above a threshold
  *                   finds, purity, the ROC and precision-recall curves
+ *   calib_recon.c   the reconstruction score (--chi2): chi^2 per pixel of
+ *                   the image against the rendering of the estimated
+ *                   catalog, per true lens system
  *   calib_report.c  measuring (sl_calib_run_measure) and the report record
  *                   (sl_calib_run_pack), whose JSON is the same map
  *   calib_text.c    the text table
@@ -59,6 +62,7 @@ typedef struct sl_calib_opts {
     double mag_edges[SL_CALIB_MAX_MAG_BINS + 1];
     int n_mag_edges;    /* 0: whole magnitudes over the truths' range */
     int bins, tile, sbc_samples, tarp_samples, tarp_boot;
+    int chi2;           /* the reconstruction score */
     uint64_t seed;
     double lens_radius;    /* an estimate this close to a deflector, pixels */
     double lens_threshold; /* with P(lens) above this, finds the lens system */
@@ -150,6 +154,20 @@ typedef struct sl_calib_lensfind {
 
 #define SL_CALIB_TARGET_PURITY 0.9
 
+#define SL_CALIB_CHI2_BINS 11
+extern const double sl_calib_chi2_edges[SL_CALIB_CHI2_BINS + 1];
+
+/* The reconstruction score (calib_recon.c). */
+typedef struct sl_calib_recon {
+    int on;                            /* some lens system was scored */
+    struct sl_calib_render *render;    /* the scene and renderer, made on first use */
+    sl_calib_dvec chi2, snr;           /* per true lens system: chi^2/pixel, arc SNR */
+    long n, n_bright;                  /* finite scores; of those with arc_snr >= 20 */
+    double median, median_bright;
+    int has_snr;
+    long count[SL_CALIB_CHI2_BINS];
+} sl_calib_recon;
+
 typedef struct sl_calib_run {
     sl_calib_opts opt;
     /* The bands of the stream (from the first record) and the reference band. */
@@ -170,6 +188,7 @@ typedef struct sl_calib_run {
     /* The joint lens posterior, for TARP. */
     sl_calib_dvec tarp_z, tarp_mu, tarp_chol;
     sl_calib_lensfind lens;
+    sl_calib_recon recon;
     /* Results of sl_calib_run_measure. */
     sl_calib_detect_row det_all, det_snr, det_bins[SL_CALIB_MAX_MAG_BINS];
     int n_det_bins;
@@ -213,6 +232,12 @@ int sl_calib_lens_collect(sl_calib_run *r, const sl_record *rec, const sl_table 
                           sl_err *err);
 int sl_calib_lens_measure(sl_calib_lensfind *lf, const sl_calib_opts *o, sl_err *err);
 void sl_calib_lens_free(sl_calib_lensfind *lf);
+
+/* calib_recon.c: one image record's lens systems, and the summary. */
+int sl_calib_recon_take(sl_calib_run *r, const sl_record *rec, sl_image *img,
+                        const sl_table *tru, const int *trows, int nt, sl_err *err);
+int sl_calib_recon_measure(sl_calib_recon *rc, sl_err *err);
+void sl_calib_recon_free(sl_calib_recon *rc);
 
 /* calib_param.c */
 int sl_calib_params_setup(sl_calib_run *r, const sl_table *est, sl_err *err);

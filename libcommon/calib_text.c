@@ -197,6 +197,26 @@ static void print_lens_finding(const sl_calib_run *r, FILE *f)
         fprintf(f, "not reached\n");
 }
 
+static void print_recon(const sl_calib_run *r, FILE *f)
+{
+    const sl_calib_recon *rc = &r->recon;
+    fprintf(f, "\nReconstruction: chi2 per pixel of the image against the rendered estimate, "
+               "within theta_E + 3 FWHM of each true deflector\n");
+    fprintf(f, "  %ld lens systems, median ", rc->n);
+    print_num(f, "%*.3f", 1, rc->median);
+    if (rc->has_snr) {
+        fprintf(f, "; arc_snr >= %d: %ld, median ", SL_CALIB_BRIGHT_ARC_SNR, rc->n_bright);
+        print_num(f, "%*.3f", 1, rc->median_bright);
+    } else {
+        fprintf(f, "; no arc_snr in the truth");
+    }
+    fprintf(f, "\n  histogram:");
+    for (int b = 0; b < SL_CALIB_CHI2_BINS; b++)
+        fprintf(f, " [%g, %g) %ld%s", sl_calib_chi2_edges[b], sl_calib_chi2_edges[b + 1],
+                rc->count[b], b + 1 < SL_CALIB_CHI2_BINS ? "," : "");
+    fputc('\n', f);
+}
+
 void sl_calib_run_print(const sl_calib_run *r, FILE *f)
 {
     fprintf(f, "sl-calibrate: %ld records, %ld true sources, %ld estimates\n", r->images,
@@ -215,4 +235,6 @@ void sl_calib_run_print(const sl_calib_run *r, FILE *f)
                 t->n, t->max_dev, t->atc, t->ks_p, t->ks_p < SL_CALIB_ALPHA ? " (miscalibrated)" : "");
     if (r->lens.on)
         print_lens_finding(r, f);
+    if (r->recon.on)
+        print_recon(r, f);
 }

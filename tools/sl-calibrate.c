@@ -41,6 +41,8 @@ static const char usage[] =
     "      --lens-radius R   lens finding: an estimate within R pixels of a true\n"
     "                        deflector [3]...\n"
     "      --lens-threshold P  ...with P(lens) > P finds its lens system [0.5]\n"
+    "      --chi2            score the reconstruction: chi^2 per pixel of the image\n"
+    "                        against the rendered estimate, per true lens system\n"
     "      --plots DIR       write SVG figures into DIR (created if needed)\n"
     "      --json FILE       write the report as JSON ('-': standard output,\n"
     "                        instead of the table)\n"
@@ -61,7 +63,8 @@ static const char usage[] =
 
 enum {
     OPT_MATCH = 256, OPT_MIN_SNR, OPT_BAND, OPT_MAG_BINS, OPT_BINS, OPT_TILE, OPT_SBC,
-    OPT_TARP_SAMPLES, OPT_TARP_BOOT, OPT_PLOTS, OPT_JSON, OPT_LENS_RADIUS, OPT_LENS_THRESHOLD
+    OPT_TARP_SAMPLES, OPT_TARP_BOOT, OPT_PLOTS, OPT_JSON, OPT_LENS_RADIUS, OPT_LENS_THRESHOLD,
+    OPT_CHI2
 };
 
 static sl_calib_run run; /* large: its parameters' arrays */
@@ -118,6 +121,7 @@ static int on_option(int c, const char *arg)
     case OPT_LENS_THRESHOLD:
         o->lens_threshold = sl_cli_double("--lens-threshold", arg, 0, 1);
         break;
+    case OPT_CHI2: o->chi2 = 1; break;
     case OPT_PLOTS: plots = arg; break;
     case OPT_JSON: json = arg; break;
     default: return -1;
@@ -205,6 +209,7 @@ int main(int argc, char **argv)
         {"tarp-boot", required_argument, NULL, OPT_TARP_BOOT},
         {"lens-radius", required_argument, NULL, OPT_LENS_RADIUS},
         {"lens-threshold", required_argument, NULL, OPT_LENS_THRESHOLD},
+        {"chi2", no_argument, NULL, OPT_CHI2},
         {"plots", required_argument, NULL, OPT_PLOTS},
         {"json", required_argument, NULL, OPT_JSON},
         {NULL, 0, NULL, 0}};

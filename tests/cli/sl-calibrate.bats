@@ -187,6 +187,29 @@ json() { sl-calibrate -q --json - "$@"; }
     [ "$(json b.slr | jq -c .lens_finding)" = null ]
 }
 
+@test "reconstruction: chi2 per pixel is 1 against a noisy rendering of the estimate, 0 against the rendering itself" {
+    sl-simulate -q -n 0 -s 1 --set lens_prob=1 |
+        sl-train -q -t lens --steps 3 --width 4 --batch 4 --buffer 8 -o lens.slm
+    sl-simulate -q -n 8 -s 21 --set lens_prob=1 | sl-encode -q --at truth -m lens.slm > e.slr
+    # The images replaced by the estimate's rendering: a Poisson draw, or the expectation.
+    sl-simulate -q --render --catalog estimate e.slr > noisy.slr
+    sl-simulate -q --render --noiseless --catalog estimate e.slr > exact.slr
+    json --chi2 --match distance noisy.slr > n.json
+    jq -e '.reconstruction | .n_systems > 50 and (.median_chi2 - 1 | fabs) < 0.05' n.json
+    jq -e '.reconstruction | (.counts | add) == .n_systems and .edges[0] == 0' n.json
+    json --chi2 --match distance exact.slr | jq -e '.reconstruction.median_chi2 < 1e-6'
+    # The truth has no arc_snr yet in such streams: the bright median says so.
+    run sl-calibrate -q --chi2 --match distance noisy.slr
+    assert_output_contains "Reconstruction: chi2 per pixel"
+    sl-calibrate -q --chi2 --match distance --plots figs noisy.slr > /dev/null
+    grep -q '</svg>' figs/reconstruction_chi2.svg
+    # Off by default; refused without pixels.
+    [ "$(json --match distance noisy.slr | jq -c .reconstruction)" = null ]
+    sl-simulate -q -n 2 -s 21 --set lens_prob=1 | sl-encode -q --no-pixels --at truth -m lens.slm > np.slr
+    run -1 sl-calibrate -q --chi2 --match distance np.slr
+    assert_output_contains "sl-calibrate: np.slr: record 2: key 'pixels': missing: --chi2 needs the image"
+}
+
 @test "streams without truth or estimate are refused, naming file, record and key" {
     mkcalib -n 2 --no-truth > nt.slr
     mkcalib -n 2 --no-estimate > ne.slr
