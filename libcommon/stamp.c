@@ -322,7 +322,7 @@ static inline double source_ft(const prep *p, int ncomp, double kx, double ky)
     double g = 0;
     for (int c = 0; c < ncomp; c++) {
         double u = kx * p[c].cb + ky * p[c].sb, v = p[c].q * (ky * p[c].cb - kx * p[c].sb);
-        g += p[c].flux * sl_sersic_ft_eval(p[c].tab, p[c].a * sqrt(u * u + v * v));
+        g += p[c].flux * sl_sersic_ft_fast(p[c].tab, (float)(p[c].a * p[c].a * (u * u + v * v)));
     }
     return g;
 }

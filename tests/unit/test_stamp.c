@@ -31,6 +31,13 @@ static void test_sersic_ft(void)
         for (double k = 0.01; k < 30; k *= 1.7)
             CHECK_NEAR(sl_sersic_ft_eval(t, k), sl_sersic_ft_direct(ns[i], k), 1e-7);
     }
+    double worst_fast = 0;
+    for (double lk = -9; lk < 9; lk += 0.0173) {
+        double k = exp(lk), f = sl_sersic_ft_eval(e, k);
+        worst_fast = fmax(worst_fast, fabs(sl_sersic_ft_fast(e, (float)(k * k)) - f));
+    }
+    printf("  fast F_1 worst %.2g\n", worst_fast);
+    CHECK(worst_fast < 2e-6);
     CHECK(sl_sersic_ft_get(0.4, NULL) == NULL);
     CHECK(sl_sersic_ft_get(6.1, NULL) == NULL);
 }
