@@ -17,10 +17,12 @@
  * Vaucouleurs and exponential); the flux lives with the source. */
 typedef struct sl_shape {
     double disk_frac;      /* fraction of the flux in the disk */
-    double disk_n, bulge_n; /* Sersic indices, 0.5 to 6; NaN or 0: the renderer's defaults */
     double angle;          /* major axis, radians from +x towards +y */
     double disk_q, bulge_q; /* minor-to-major axis ratios */
     double disk_a, bulge_a; /* major-axis half-light radii, arcsec */
+    /* Sersic indices, 0.5 to 6; NaN or 0: the renderer's defaults (last, so
+     * that positional initializers of the fields above still hold) */
+    double disk_n, bulge_n;
 } sl_shape;
 
 typedef struct sl_source {
