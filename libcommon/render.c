@@ -433,8 +433,8 @@ static sl_galaxy galaxy_of(const sl_shape *sh, double x, double y, double pixel_
  * box[0..2] (x0, y0, n): the box around the deflector that holds every
  * point that can map within the source's 1 - 1e-4 radius, clipped to the
  * image plus the PSF's reach (light outside that cannot reach the image),
- * rounded up to a stamp size.  The lens and the source are scaled by s and
- * integrated over the sub-cells by adaptive ray shooting (lensray.h). */
+ * rounded up to a stamp size, integrated over the sub-cells by adaptive ray
+ * shooting (lensray.h). */
 static int lensed_fine(sl_renderer *r, const sl_source *s, int box[3], int *ss, sl_err *err)
 {
     const sl_scene *sc = r->scene;
@@ -464,28 +464,31 @@ static int lensed_fine(sl_renderer *r, const sl_source *s, int box[3], int *ss, 
         r->fine_cap = need;
     }
     memset(r->fine, 0, need * sizeof *r->fine);
-    sl_lens lens = {(s->x - x0) * f, (s->y - y0) * f, te * f, s->e1, s->e2, s->shear_g1,
-                    s->shear_g2};
-    src.x = (src.x - x0) * f;
-    src.y = (src.y - y0) * f;
-    src.a_disk *= f;
-    src.a_bulge *= f;
+    sl_lens lens = {s->x - x0, s->y - y0, te, s->e1, s->e2, s->shear_g1, s->shear_g2};
+    src.x -= x0;
+    src.y -= y0;
     *ss = f;
     if (sl_lens_check(&lens, err) < 0)
         return -1;
     /* only the clipped box: the rest of the stamp stays dark */
-    float *tmp = r->fine;
-    int fw = f * (x1 - x0), fh = f * (y1 - y0);
-    if (fw <= 0 || fh <= 0)
+    int bw = x1 - x0, bh = y1 - y0;
+    if (bw <= 0 || bh <= 0)
         return 0;
-    /* refinement to 1e-4 of the source's mean brightness within its
-     * half-light radius, or within a pixel for sources smaller than one */
+    /* refinement to 2e-3 of the source's mean brightness within its
+     * half-light radius (or within a pixel, for sources smaller than one):
+     * the rule is exact for quadratics, so this bounds the error of what is
+     * not, kinks and cusps */
     double ae = fmin(src.a_disk * sqrt(fmax(src.q_disk, SL_GALAXY_Q_MIN)),
                      src.a_bulge * sqrt(fmax(src.q_bulge, SL_GALAXY_Q_MIN)));
-    double tol = 1e-4 / (M_PI * (ae * ae + f * f));
-    if (sl_lens_integrate(&lens, &src, tol, LENS_DEPTH, tmp, fw, fh, err) < 0)
+    double sb_ref = 1 / (M_PI * (ae * ae + 1)), tol = 2e-3 * sb_ref;
+    /* pixels darker than 1e-3 of that (or than the noise floor) keep their
+     * light but not its layout within them: an error below 1e-4 of the peak */
+    double dark = fmax(level, 1e-3 * sb_ref);
+    float *tmp = r->fine;
+    if (sl_lens_integrate(&lens, &src, f, tol, dark, LENS_DEPTH, tmp, bw, bh, err) < 0)
         return -1;
-    /* spread the fw x fh rows into the (f n) wide grid, last row first */
+    /* spread the (f bw)-wide rows into the (f n)-wide grid, last row first */
+    int fw = f * bw, fh = f * bh;
     for (int y = fh - 1; y >= 0; y--) {
         memmove(r->fine + (size_t)y * f * n, tmp + (size_t)y * fw, (size_t)fw * sizeof *tmp);
         if (y * f * n != y * fw)

@@ -9,7 +9,7 @@
 #include "convolve.h"
 #include "galaxy.h"
 
-#define MAX_SIZES 48
+#define MAX_SIZES 24
 
 /* The FFT work of one stamp size. */
 typedef struct size_work {
@@ -139,8 +139,8 @@ sl_stamper *sl_stamper_new(const sl_psf *psf, int w, int h, sl_err *err)
     s->h = h;
     int big = w > h ? w : h;
     /* A stamp centred on a source inside the image that is this wide
-     * covers the image and a margin: light that wraps lands outside. */
-    s->n_max = fft_size(4 * big + 4);
+     * covers the image and the PSF's reach: light that wraps lands outside. */
+    s->n_max = fft_size(2 * big + 2 * (int)ceil(s->r_psf[6]) + 4);
     /* Terms per frequency along an axis: those with |k| <= k_max. */
     s->per_freq = s->pixel ? 1 : 2 * (int)ceil(s->ft.k_max / (2 * M_PI)) + 2;
     return s;
@@ -232,16 +232,23 @@ static int work_terms(sl_stamper *s, size_work *z)
         return -1;
     axis_terms(s, n, nc, 0, 0, s->tx, s->cx);
     axis_terms(s, n, n, 1, 0, s->ty, s->cy);
-    size_t cap = (size_t)n * nc * pf * pf;
+    double kmax2 = s->pixel ? INFINITY : s->ft.k_max * s->ft.k_max;
+    size_t cap = 0; /* the entries, counted first: most pairs lie beyond k_max */
+    for (int my = 0; my < n; my++)
+        for (int mx = 0; mx < nc; mx++)
+            for (int a = 0; a < s->cy[my]; a++)
+                for (int b = 0; b < s->cx[mx]; b++) {
+                    double kx = s->tx[mx * pf + b].k, ky = s->ty[my * pf + a].k;
+                    cap += kx * kx + ky * ky <= kmax2;
+                }
     z->first = malloc(((size_t)n * nc + 1) * sizeof *z->first);
-    z->ix = malloc(cap * sizeof *z->ix);
-    z->iy = malloc(cap * sizeof *z->iy);
-    z->pb = malloc(cap * sizeof *z->pb);
-    z->kx = malloc(cap * sizeof *z->kx);
-    z->ky = malloc(cap * sizeof *z->ky);
+    z->ix = malloc((cap + 1) * sizeof *z->ix);
+    z->iy = malloc((cap + 1) * sizeof *z->iy);
+    z->pb = malloc((cap + 1) * sizeof *z->pb);
+    z->kx = malloc((cap + 1) * sizeof *z->kx);
+    z->ky = malloc((cap + 1) * sizeof *z->ky);
     if (!z->first || !z->ix || !z->iy || !z->pb || !z->kx || !z->ky)
         return -1;
-    double kmax2 = s->pixel ? INFINITY : s->ft.k_max * s->ft.k_max;
     int e = 0;
     for (int my = 0; my < n; my++)
         for (int mx = 0; mx < nc; mx++) {
