@@ -67,9 +67,49 @@ void sl_calib_recon_free(sl_calib_recon *rc)
     sl_vec_free(&rc->snr);
 }
 
+static int all_finite(const double *v, int n)
+{
+    for (int k = 0; k < n; k++)
+        if (!isfinite(v[k]))
+            return 0;
+    return 1;
+}
+
+static int shape_finite(const sl_shape *g)
+{
+    double v[6] = {g->disk_frac, g->angle, g->disk_q, g->bulge_q, g->disk_a, g->bulge_a};
+    return all_finite(v, 6);
+}
+
+/* Leaves out the sources the cascade did not measure (a NaN flux: a galaxy
+ * the galaxy encoder was not asked about), which would make the whole
+ * rendering NaN, and draws a lens system whose lens parameters are NaN as
+ * its deflector alone.  Returns how many sources were left out. */
+static long keep_measured(sl_catalog *c)
+{
+    int k = 0;
+    long dropped = 0;
+    for (int i = 0; i < c->n; i++) {
+        sl_source *s = &c->src[i];
+        double pos[2] = {s->x, s->y};
+        if (!all_finite(pos, 2) || !all_finite(s->flux, c->n_bands) ||
+            (s->galaxy && !shape_finite(&s->shape))) {
+            dropped++;
+            continue;
+        }
+        double lens[5] = {s->theta_e, s->e1, s->e2, s->src_dx, s->src_dy};
+        if (s->lens && (!all_finite(lens, 5) || !all_finite(s->src_flux, c->n_bands) ||
+                        !shape_finite(&s->src_shape)))
+            s->lens = 0;
+        c->src[k++] = *s;
+    }
+    c->n = k;
+    return dropped;
+}
+
 /* The expected image of the record's estimated catalog into s->model. */
 static int render_estimate(struct sl_calib_render *s, const sl_record *rec, const sl_image *img,
-                           sl_err *err)
+                           long *dropped, sl_err *err)
 {
     sl_scene scene = {0};
     sl_scene_copy(&scene, &s->configured);
@@ -77,6 +117,8 @@ static int render_estimate(struct sl_calib_render *s, const sl_record *rec, cons
                      sl_catalog_read(&s->cat, rec, "estimate", img->n_bands, err) < 0
                  ? -1
                  : 0;
+    if (!rc)
+        *dropped += keep_measured(&s->cat);
     /* Plans and PSF stamps are remade only when the scene changes. */
     if (!rc && (!s->renderer || sl_scene_differs(&scene, &s->current))) {
         sl_renderer_free(s->renderer);
@@ -135,7 +177,7 @@ int sl_calib_recon_take(sl_calib_run *r, const sl_record *rec, sl_image *img,
         return sl_rec_fail(rec, "pixels", err, "missing: --chi2 needs the image (encode "
                                                "without --no-pixels)");
     if ((!rc->render && render_new(rc, err) < 0) || sl_image_read(img, rec, err) < 0 ||
-        render_estimate(rc->render, rec, img, err) < 0)
+        render_estimate(rc->render, rec, img, &rc->dropped, err) < 0)
         return -1;
     double fwhm = sl_psf_fwhm(&rc->render->current.psf[r->ref_band]);
     for (int k = 0; k < nt; k++) {

@@ -423,8 +423,9 @@ static void pack_recon(const sl_calib_run *r, msgpack_packer *pk)
         msgpack_pack_nil(pk);
         return;
     }
-    msgpack_pack_map(pk, 6);
+    msgpack_pack_map(pk, 7);
     sl_pack_kv_int(pk, "n_systems", rc->n);
+    sl_pack_kv_int(pk, "sources_left_out", rc->dropped);
     sl_pack_kv_num(pk, "median_chi2", rc->median);
     sl_pack_kv_int(pk, "n_bright", rc->has_snr ? rc->n_bright : 0);
     sl_pack_kv_num(pk, "median_chi2_bright", rc->has_snr ? rc->median_bright : NAN);

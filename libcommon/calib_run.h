@@ -162,6 +162,7 @@ typedef struct sl_calib_recon {
     int on;                            /* some lens system was scored */
     struct sl_calib_render *render;    /* the scene and renderer, made on first use */
     sl_calib_dvec chi2, snr;           /* per true lens system: chi^2/pixel, arc SNR */
+    long dropped;                      /* estimated sources left out: not measured */
     long n, n_bright;                  /* finite scores; of those with arc_snr >= 20 */
     double median, median_bright;
     int has_snr;

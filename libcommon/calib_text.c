@@ -202,11 +202,12 @@ static void print_recon(const sl_calib_run *r, FILE *f)
     const sl_calib_recon *rc = &r->recon;
     fprintf(f, "\nReconstruction: chi2 per pixel of the image against the rendered estimate, "
                "within theta_E + 3 FWHM of each true deflector\n");
-    fprintf(f, "  %ld lens systems, median ", rc->n);
-    print_num(f, "%*.3f", 1, rc->median);
+    fprintf(f, "  %ld lens systems (%ld estimated sources not measured, left out), median ",
+            rc->n, rc->dropped);
+    print_num(f, "%*.4g", 1, rc->median);
     if (rc->has_snr) {
         fprintf(f, "; arc_snr >= %d: %ld, median ", SL_CALIB_BRIGHT_ARC_SNR, rc->n_bright);
-        print_num(f, "%*.3f", 1, rc->median_bright);
+        print_num(f, "%*.4g", 1, rc->median_bright);
     } else {
         fprintf(f, "; no arc_snr in the truth");
     }
