@@ -200,6 +200,9 @@ json() { sl-calibrate -q --json - "$@"; }
     json --chi2 --match distance exact.slr | jq -e '.reconstruction.median_chi2 < 1e-6'
     # The simulator's truth carries arc_snr: the bright systems' median too.
     jq -e '.reconstruction | .n_bright > 10 and (.median_chi2_bright - 1 | fabs) < 0.1' n.json
+    # ...and sharpness of the lens parameters is binned by it.
+    [ "$(jq -c '[.continuous[] | select(.name == "theta_e")
+                | [.sharpness.snr_key, (.sharpness.snr_bins | length)]]' n.json)" = '[["arc_snr",5]]' ]
     run sl-calibrate -q --chi2 --match distance noisy.slr
     assert_output_contains "Reconstruction: chi2 per pixel"
     sl-calibrate -q --chi2 --match distance --plots figs noisy.slr > /dev/null
