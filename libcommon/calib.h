@@ -217,4 +217,47 @@ int sl_calib_point_accuracy(const double *t, const double *m, const double *q16,
 /* The median of x[0..n) (x is reordered); NaN for n = 0. */
 double sl_calib_median(double *x, long n);
 
+/* ---- Ranking (calib_rank.c) ------------------------------------------------------ */
+
+#define SL_CALIB_CURVE_POINTS 101 /* thresholds 0, 0.01, ..., 1 */
+
+typedef struct sl_calib_ranking {
+    long n, n_pos;    /* scored items, and the positive ones */
+    long n_relevant;  /* what recall divides by (positives plus those never scored) */
+    /* The area under the ROC curve: P(a positive scores above a negative) +
+     * P(tie) / 2, the Mann-Whitney statistic; NaN without both classes. */
+    double auc;
+    /* Average precision: over the groups of tied scores in decreasing
+     * order, sum of (positives in the group) x (precision once the group is
+     * in), over n_relevant; NaN for n_relevant = 0. */
+    double ap;
+    /* The curves at thresholds t: an item is selected when score >= t. */
+    double threshold[SL_CALIB_CURVE_POINTS];
+    double tpr[SL_CALIB_CURVE_POINTS], fpr[SL_CALIB_CURVE_POINTS];
+    double recall[SL_CALIB_CURVE_POINTS], precision[SL_CALIB_CURVE_POINTS]; /* NaN: none selected */
+} sl_calib_ranking;
+
+/* Ranking metrics of scores score[0..n) in [0, 1] against labels y[0..n)
+ * (0 or 1); n_relevant >= the positives.  NaN scores count as 0.
+ * Returns -1 when memory runs out. */
+int sl_calib_rank_scores(const double *score, const unsigned char *y, long n, long n_relevant,
+                         sl_calib_ranking *out, sl_err *err);
+
+/* The operating point of highest completeness whose purity is at least
+ * min_purity.  Items score[0..n) are selected when score >= t and are right
+ * when hit[i]; purity(t) = right selected / selected.  Targets best[0..m)
+ * (each the highest score of the items that would find it, -inf for none)
+ * are found when best >= t; completeness(t) = found / m.  Since
+ * completeness only falls as t rises, the answer is the lowest t among the
+ * scores with purity(t) >= min_purity.  Returns 1 and fills threshold,
+ * completeness and purity when one exists, 0 when none does (they are NaN),
+ * -1 when memory runs out. */
+int sl_calib_at_purity(const double *score, const unsigned char *hit, long n, const double *best,
+                       long m, double min_purity, double *threshold, double *completeness,
+                       double *purity, sl_err *err);
+
+/* The q-quantile of x[0..n) (x is reordered), interpolating linearly
+ * between order statistics (Hyndman and Fan's type 7); NaN for n = 0. */
+double sl_calib_quantile(double *x, long n, double q);
+
 #endif

@@ -27,8 +27,9 @@ void sl_calib_run_free(sl_calib_run *r)
 {
     for (int i = 0; i < r->n_params; i++) {
         sl_calib_param *p = &r->params[i];
-        sl_calib_dvec *v[] = {&p->truth, &p->mean, &p->q16, &p->q50, &p->q84, &p->pit, &p->rank};
-        for (int k = 0; k < 7; k++)
+        sl_calib_dvec *v[] = {&p->truth, &p->mean, &p->q16, &p->q50, &p->q84,
+                              &p->pit,   &p->rank, &p->q05, &p->q95, &p->snr};
+        for (size_t k = 0; k < sizeof v / sizeof *v; k++)
             sl_vec_free(v[k]);
     }
     sl_calib_dvec *v[] = {&r->t_mag, &r->t_snr, &r->t_matched, &r->e_mag, &r->e_snr,
@@ -38,6 +39,8 @@ void sl_calib_run_free(sl_calib_run *r)
         sl_vec_free(v[k]);
     for (int k = 0; k < 3; k++)
         sl_vec_free(&r->y[k]);
+    sl_calib_lens_free(&r->lens);
+    sl_calib_recon_free(&r->recon);
 }
 
 /* ---- Columns ------------------------------------------------------------------- */
@@ -190,6 +193,7 @@ static int read_catalog_meta(const sl_calib_run *r, const sl_record *rec, rec_me
     m->xlo = m->ylo = -INFINITY;
     m->xhi = m->yhi = INFINITY;
     m->snr_norm = NAN;
+    m->pixel_scale = obj_num(sl_rec_get(rec, "pixel_scale"));
     if (r->opt.min_snr > 0)
         return sl_rec_fail(rec, "psf", err, "missing: a catalog record has no PSF or "
                                             "background for --min-snr (calibrate the image "
@@ -449,7 +453,7 @@ static int take_meta(sl_calib_run *r, const sl_record *rec, sl_image *img, sl_ta
     return sl_calib_params_resolve(r, rec, est, tru, err);
 }
 
-static int take_matched(sl_calib_run *r, const sl_record *rec, const sl_table *est,
+static int take_matched(sl_calib_run *r, const sl_record *rec, sl_image *img, const sl_table *est,
                         const sl_table *tru, const rec_meta *m, match_buf *mb, sl_err *err)
 {
     int tx, ty, c_gal, c_lens = -1, c_tflux;
@@ -469,6 +473,13 @@ static int take_matched(sl_calib_run *r, const sl_record *rec, const sl_table *e
                        : match_distance(r, rec, est, tru, m, tx, ty, c_tflux, mb, err)) < 0 ||
         collect_pairs(r, rec, est, tru, c_gal, c_lens, mb->e2t, err) < 0)
         return -1;
+    /* Over whole images: estimates at the true positions would flatter it. */
+    if (!r->mode_exact &&
+        sl_calib_lens_collect(r, rec, est, tru, mb->trows, mb->nt, m->pixel_scale, err) < 0)
+        return -1;
+    if (r->opt.chi2 && !strcmp(rec->type, "image") &&
+        sl_calib_recon_take(r, rec, img, tru, mb->trows, mb->nt, err) < 0)
+        return -1;
     r->images++;
     r->n_true += mb->nt;
     r->n_est += est->n;
@@ -487,8 +498,8 @@ int sl_calib_run_take(sl_calib_run *r, const sl_record *rec, sl_image *img, sl_t
     mb.e2t = malloc(((size_t)est->n + 1) * sizeof *mb.e2t);
     mb.xy = malloc(((size_t)tru->n + est->n + 1) * 4 * sizeof *mb.xy);
     int rc = !mb.trows || !mb.t2e || !mb.e2t || !mb.xy ? sl_err_set(err, "out of memory")
-                                                       : take_matched(r, rec, est, tru, &m, &mb,
-                                                                      err);
+                                                       : take_matched(r, rec, img, est, tru, &m,
+                                                                      &mb, err);
     free(mb.trows);
     free(mb.t2e);
     free(mb.e2t);

@@ -139,8 +139,16 @@ int sl_calib_params_resolve(sl_calib_run *r, const sl_record *rec, const sl_tabl
     for (int i = 0; i < r->n_params; i++) {
         sl_calib_param *p = &r->params[i];
         int w = strstr(p->col, "flux") ? r->n_bands : 1; /* fluxes are per band */
+        char q05[80], q95[80];
+        snprintf(q05, sizeof q05, "%s_q05", p->col);
+        snprintf(q95, sizeof q95, "%s_q95", p->col);
+        /* A lens system's evidence is its arcs, a source's its own light. */
+        const char *snr = p->pop == SL_POP_LENS ? "arc_snr" : "snr";
         if (resolve_one(p, rec, est, w, err) < 0 ||
-            (p->c_truth = sl_calib_need_col(rec, tru, "truth", p->tcol, w, err)) < 0)
+            (p->c_truth = sl_calib_need_col(rec, tru, "truth", p->tcol, w, err)) < 0 ||
+            (p->c_q05 = sl_calib_opt_col(rec, est, "estimate", q05, w, err)) < -1 ||
+            (p->c_q95 = sl_calib_opt_col(rec, est, "estimate", q95, w, err)) < -1 ||
+            (p->c_snr = sl_calib_opt_col(rec, tru, "truth", snr, 1, err)) < -1)
             return -1;
     }
     return 0;
@@ -232,6 +240,9 @@ static int add_one(sl_calib_run *r, int i, const sl_table *est, const sl_table *
     rc |= sl_vec_push(&p->q84, sl_calib_at(est, p->c_q84, e, p->elem), err);
     rc |= sl_vec_push(&p->pit, pit, err);
     rc |= sl_vec_push(&p->rank, sl_calib_sbc_rank(pit, r->opt.sbc_samples, &rng), err);
+    rc |= sl_vec_push(&p->q05, sl_calib_at(est, p->c_q05, e, p->elem), err);
+    rc |= sl_vec_push(&p->q95, sl_calib_at(est, p->c_q95, e, p->elem), err);
+    rc |= sl_vec_push(&p->snr, sl_calib_at(tru, p->c_snr, t, 0), err);
     return rc ? -1 : 0;
 }
 

@@ -232,6 +232,150 @@ static void plot_detection(plotter *pl)
     write_plot(pl, &s, "detection.svg");
 }
 
+/* ---- Sharpness ---------------------------------------------------------------- */
+
+/* Width ratio (what = 0) or R^2 (what = 1) of the group's parameters against
+ * the SNR bin, one line per parameter; nothing without the truth's SNR. */
+static void plot_sharp_snr(plotter *pl, const char *group, int what)
+{
+    const sl_calib_run *r = pl->r;
+    double x[SL_CALIB_SNR_BINS], y[SL_CALIB_SNR_BINS], top = 1.2, bottom = what ? -0.5 : 0;
+    for (int b = 0; b < SL_CALIB_SNR_BINS; b++)
+        x[b] = b + 0.5;
+    int any = 0;
+    for (int i = 0; i < r->n_params; i++) {
+        const sl_calib_param *p = &r->params[i];
+        any |= !strcmp(p->group, group) && p->has_snr;
+        for (int b = 0; !what && p->has_snr && b < SL_CALIB_SNR_BINS; b++)
+            if (!strcmp(p->group, group) && isfinite(p->sharp[b].width_ratio))
+                top = fmax(top, fmin(p->sharp[b].width_ratio * 1.1, 5));
+    }
+    if (!any)
+        return;
+    sl_svg s;
+    char title[96], file[64];
+    snprintf(title, sizeof title, "%s: %s parameters by SNR",
+             what ? "R2 of the posterior mean" : "posterior 90% width / prior's", group);
+    if (begin_plot(pl, &s, title, "SNR bin: <10, 10-20, 20-50, 50-100, >=100",
+                   what ? "R2" : "width ratio (1: the prior)", 0, SL_CALIB_SNR_BINS, bottom,
+                   top) < 0)
+        return;
+    double gx[2] = {0, SL_CALIB_SNR_BINS}, gy[2] = {1, 1};
+    sl_svg_polyline(&s, gx, gy, 2, "#555555", 1, 1);
+    int c = 0;
+    for (int i = 0; i < r->n_params; i++) {
+        const sl_calib_param *p = &r->params[i];
+        if (strcmp(p->group, group) || !p->has_snr)
+            continue;
+        for (int b = 0; b < SL_CALIB_SNR_BINS; b++)
+            y[b] = what ? p->sharp[b].r2 : p->sharp[b].width_ratio;
+        const char *col = palette[c++ % 10];
+        sl_svg_polyline(&s, x, y, SL_CALIB_SNR_BINS, col, 1.5, 0);
+        sl_svg_points(&s, x, y, SL_CALIB_SNR_BINS, col, 2.5);
+        sl_svg_legend(&s, p->name, col);
+    }
+    snprintf(file, sizeof file, "%s_snr_%s.svg", what ? "r2" : "width", group);
+    write_plot(pl, &s, file);
+}
+
+/* Both figures over all SNRs: width ratio and R^2 per parameter. */
+static void plot_sharp_all(plotter *pl, const char *group)
+{
+    const sl_calib_run *r = pl->r;
+    double x[SL_CALIB_MAX_PARAMS], w[SL_CALIB_MAX_PARAMS], r2[SL_CALIB_MAX_PARAMS];
+    int n = 0;
+    for (int i = 0; i < r->n_params; i++)
+        if (!strcmp(r->params[i].group, group) && r->params[i].sharp_all.n > 0) {
+            x[n] = n + 1;
+            w[n] = r->params[i].sharp_all.width_ratio;
+            r2[n++] = r->params[i].sharp_all.r2;
+        }
+    if (!n)
+        return;
+    sl_svg s;
+    char title[96], file[64];
+    snprintf(title, sizeof title, "Sharpness: %s parameters, all SNR", group);
+    if (begin_plot(pl, &s, title, "parameter (order of the table)", "R2, width ratio", 0.5,
+                   n + 0.5, -0.5, 1.5) < 0)
+        return;
+    double gx[2] = {0.5, n + 0.5}, gy[2] = {1, 1};
+    sl_svg_polyline(&s, gx, gy, 2, "#555555", 1, 1);
+    sl_svg_points(&s, x, w, n, palette[0], 4);
+    sl_svg_legend(&s, "posterior 90% width / prior's (1: says nothing)", palette[0]);
+    sl_svg_points(&s, x, r2, n, palette[1], 4);
+    sl_svg_legend(&s, "R2 of the posterior mean", palette[1]);
+    snprintf(file, sizeof file, "sharpness_%s.svg", group);
+    write_plot(pl, &s, file);
+}
+
+/* ---- Lens finding ----------------------------------------------------------------- */
+
+static void plot_lens_curve(plotter *pl, int pr)
+{
+    const sl_calib_ranking *k = &pl->r->lens.rank;
+    sl_svg s;
+    char title[128];
+    snprintf(title, sizeof title, pr ? "Lens finding: precision-recall, AP %.3f"
+                                     : "Lens finding: ROC of P(lens), AUC %.3f",
+             pr ? k->ap : k->auc);
+    if (begin_plot(pl, &s, title, pr ? "recall (true lens systems)" : "false positive rate",
+                   pr ? "precision" : "true positive rate", 0, 1, 0, 1.02) < 0)
+        return;
+    double d[2] = {0, 1};
+    if (!pr)
+        sl_svg_polyline(&s, d, d, 2, "#888888", 1, 1);
+    const double *x = pr ? k->recall : k->fpr, *y = pr ? k->precision : k->tpr;
+    sl_svg_polyline(&s, x, y, SL_CALIB_CURVE_POINTS, palette[0], 2, 0);
+    sl_svg_points(&s, x, y, SL_CALIB_CURVE_POINTS, palette[0], 1.5);
+    sl_svg_legend(&s, "P(lens) >= 0, 0.01, ..., 1", palette[0]);
+    write_plot(pl, &s, pr ? "lens_pr.svg" : "lens_roc.svg");
+}
+
+static void plot_lens_completeness(plotter *pl, int theta)
+{
+    const sl_calib_lensfind *lf = &pl->r->lens;
+    if (!(theta ? lf->has_theta : lf->has_snr))
+        return;
+    int n = theta ? SL_CALIB_THETA_BINS : SL_CALIB_SNR_BINS;
+    const sl_calib_lens_bin *b = theta ? lf->theta_bin : lf->snr_bin;
+    double x[SL_CALIB_THETA_BINS + SL_CALIB_SNR_BINS], y[SL_CALIB_THETA_BINS + SL_CALIB_SNR_BINS];
+    for (int k = 0; k < n; k++)
+        x[k] = theta ? (b[k].lo + SL_CALIB_THETA_STEP / 2.0) : k + 0.5, y[k] = b[k].completeness;
+    sl_svg s;
+    char title[128];
+    snprintf(title, sizeof title, "Lens systems found (P(lens) > %g within %g px)",
+             pl->r->opt.lens_threshold, pl->r->opt.lens_radius);
+    if (begin_plot(pl, &s, title,
+                   theta ? "true theta_E, pixels" : "arc SNR bin: <10, 10-20, 20-50, 50-100, >=100",
+                   "completeness", 0, theta ? n * SL_CALIB_THETA_STEP : n, 0, 1.05) < 0)
+        return;
+    sl_svg_polyline(&s, x, y, n, palette[2], 1.5, 0);
+    sl_svg_points(&s, x, y, n, palette[2], 3.5);
+    write_plot(pl, &s, theta ? "lens_completeness_theta_e.svg" : "lens_completeness_arc_snr.svg");
+}
+
+/* The histogram of chi^2 per pixel, the open last bin drawn as wide as the one before. */
+static void plot_recon(plotter *pl)
+{
+    const sl_calib_recon *rc = &pl->r->recon;
+    double edges[SL_CALIB_CHI2_BINS + 1], h[SL_CALIB_CHI2_BINS], top = 1;
+    for (int b = 0; b < SL_CALIB_CHI2_BINS; b++) {
+        edges[b] = sl_calib_chi2_edges[b];
+        h[b] = (double)rc->count[b];
+        top = fmax(top, h[b] * 1.1);
+    }
+    edges[SL_CALIB_CHI2_BINS] = 2 * edges[SL_CALIB_CHI2_BINS - 1] - edges[SL_CALIB_CHI2_BINS - 2];
+    sl_svg s;
+    char title[128];
+    snprintf(title, sizeof title, "Reconstruction: %ld lens systems, median chi2/pixel %.3g",
+             rc->n, rc->median);
+    if (begin_plot(pl, &s, title, "chi2 per pixel in the system's region (last bar: >= 10)",
+                   "lens systems", 0, edges[SL_CALIB_CHI2_BINS], 0, top) < 0)
+        return;
+    sl_svg_bars(&s, edges, h, SL_CALIB_CHI2_BINS, palette[0]);
+    write_plot(pl, &s, "reconstruction_chi2.svg");
+}
+
 int sl_calib_run_plot(const sl_calib_run *r, const char *dir, sl_err *err)
 {
     if (mkdir(dir, 0777) < 0 && errno != EEXIST)
@@ -242,8 +386,12 @@ int sl_calib_run_plot(const sl_calib_run *r, const char *dir, sl_err *err)
         if (r->p[k].n)
             plot_reliability(&pl, k);
     static const char *const groups[] = {"detect", "galaxy", "lens", "source"};
-    for (int g = 0; g < 4; g++)
+    for (int g = 0; g < 4; g++) {
         plot_coverage(&pl, groups[g]);
+        plot_sharp_all(&pl, groups[g]);
+        plot_sharp_snr(&pl, groups[g], 0);
+        plot_sharp_snr(&pl, groups[g], 1);
+    }
     for (int i = 0; i < r->n_params; i++) {
         plot_ranks(&pl, &r->params[i]);
         if (!strcmp(r->params[i].name, "theta_e"))
@@ -251,5 +399,13 @@ int sl_calib_run_plot(const sl_calib_run *r, const char *dir, sl_err *err)
     }
     if (r->have_tarp)
         plot_tarp(&pl);
+    if (r->lens.on) {
+        plot_lens_curve(&pl, 0);
+        plot_lens_curve(&pl, 1);
+        plot_lens_completeness(&pl, 0);
+        plot_lens_completeness(&pl, 1);
+    }
+    if (r->recon.on)
+        plot_recon(&pl);
     return pl.failed ? -1 : 0;
 }

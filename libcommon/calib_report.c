@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* ---- Measuring ------------------------------------------------------------------ */
 
@@ -78,6 +79,50 @@ static void measure_detection(sl_calib_run *r)
     }
 }
 
+/* R^2 and the median width ratio of the pairs whose SNR lies in [lo, hi)
+ * (all pairs for lo = NaN). */
+static int sharp_bin(const sl_calib_param *p, double lo, double hi, double *t, double *m,
+                     double *w, sl_calib_sharp *out, sl_err *err)
+{
+    long n = 0, nw = 0;
+    for (size_t i = 0; i < p->truth.n; i++) {
+        if (!isnan(lo) && !(p->snr.a[i] >= lo && p->snr.a[i] < hi))
+            continue;
+        t[n] = p->truth.a[i], m[n++] = p->mean.a[i];
+        double width = (p->q95.a[i] - p->q05.a[i]) / p->prior_width;
+        if (isfinite(width))
+            w[nw++] = width;
+    }
+    sl_calib_point pt;
+    if (sl_calib_point_accuracy(t, m, NULL, NULL, NULL, n, p->period, 0, &pt, err) < 0)
+        return -1;
+    out->n = n;
+    out->r2 = pt.r2;
+    out->width_ratio = sl_calib_median(w, nw);
+    return 0;
+}
+
+/* Sharpness beside calibration: a posterior equal to the prior is
+ * calibrated and says nothing; its width ratio is 1 and its R^2 about 0. */
+static int measure_sharpness(sl_calib_param *p, sl_err *err)
+{
+    size_t n = p->truth.n;
+    double *buf = malloc((3 * n + 1) * sizeof *buf);
+    if (!buf)
+        return sl_err_set(err, "out of memory");
+    memcpy(buf, p->truth.a, n * sizeof *buf);
+    p->prior_width = sl_calib_quantile(buf, (long)n, 0.95) - sl_calib_quantile(buf, (long)n, 0.05);
+    p->has_snr = 0;
+    for (size_t i = 0; i < n; i++)
+        p->has_snr |= isfinite(p->snr.a[i]);
+    int rc = sharp_bin(p, NAN, NAN, buf, buf + n, buf + 2 * n, &p->sharp_all, err);
+    for (int b = 0; b < SL_CALIB_SNR_BINS && rc == 0; b++)
+        rc = sharp_bin(p, sl_calib_snr_edges[b], sl_calib_snr_edges[b + 1], buf, buf + n,
+                       buf + 2 * n, &p->sharp[b], err);
+    free(buf);
+    return rc;
+}
+
 /* Coverage, SBC ranks and point accuracy of one parameter. */
 static int measure_param(const sl_calib_run *r, sl_calib_param *p, sl_err *err)
 {
@@ -97,7 +142,7 @@ static int measure_param(const sl_calib_run *r, sl_calib_param *p, sl_err *err)
                  ? -1
                  : 0;
     free(ranks);
-    return rc;
+    return rc < 0 ? -1 : measure_sharpness(p, err);
 }
 
 int sl_calib_run_measure(sl_calib_run *r, sl_err *err)
@@ -114,6 +159,10 @@ int sl_calib_run_measure(sl_calib_run *r, sl_err *err)
     for (int i = 0; i < r->n_params; i++)
         if (measure_param(r, &r->params[i], err) < 0)
             return -1;
+    if (r->lens.on && sl_calib_lens_measure(&r->lens, &r->opt, err) < 0)
+        return -1;
+    if (r->recon.on && sl_calib_recon_measure(&r->recon, err) < 0)
+        return -1;
     long n_lens = (long)r->tarp_z.n / 5;
     if (n_lens > 0) {
         if (sl_calib_tarp_curve(r->tarp_z.a, r->tarp_mu.a, r->tarp_chol.a, n_lens, 5,
@@ -182,9 +231,40 @@ static void pack_sbc(msgpack_packer *pk, const sl_calib_sbc *s)
     sl_pack_kv_num(pk, "p_value", s->p_value);
 }
 
+static void pack_sharp(msgpack_packer *pk, const sl_calib_sharp *h, double lo, double hi)
+{
+    msgpack_pack_map(pk, isnan(lo) ? 3 : 5);
+    if (!isnan(lo)) {
+        sl_pack_kv_num(pk, "snr_lo", lo);
+        sl_pack_kv_num(pk, "snr_hi", hi);
+    }
+    sl_pack_kv_int(pk, "n", h->n);
+    sl_pack_kv_num(pk, "r2", h->r2);
+    sl_pack_kv_num(pk, "width_ratio", h->width_ratio);
+}
+
+/* The bins are null when the truth had no SNR for the parameter. */
+static void pack_sharpness(msgpack_packer *pk, const sl_calib_param *p)
+{
+    sl_pack_str(pk, "sharpness");
+    msgpack_pack_map(pk, 4);
+    sl_pack_kv_num(pk, "prior_width90", p->prior_width);
+    sl_pack_kv_str(pk, "snr_key", p->pop == SL_POP_LENS ? "arc_snr" : "snr");
+    sl_pack_str(pk, "all");
+    pack_sharp(pk, &p->sharp_all, NAN, NAN);
+    sl_pack_str(pk, "snr_bins");
+    if (!p->has_snr) {
+        msgpack_pack_nil(pk);
+        return;
+    }
+    msgpack_pack_array(pk, SL_CALIB_SNR_BINS);
+    for (int b = 0; b < SL_CALIB_SNR_BINS; b++)
+        pack_sharp(pk, &p->sharp[b], sl_calib_snr_edges[b], sl_calib_snr_edges[b + 1]);
+}
+
 static void pack_param(msgpack_packer *pk, const sl_calib_param *p)
 {
-    msgpack_pack_map(pk, 8);
+    msgpack_pack_map(pk, 9);
     sl_pack_kv_str(pk, "name", p->name);
     sl_pack_kv_str(pk, "group", p->group);
     sl_pack_kv_int(pk, "n", p->cov.n);
@@ -202,6 +282,7 @@ static void pack_param(msgpack_packer *pk, const sl_calib_param *p)
     sl_pack_kv_num(pk, "median_rel_precision", p->point.rel_prec);
     sl_pack_kv_num(pk, "bias", p->point.bias);
     sl_pack_kv_num(pk, "rmse", p->point.rmse);
+    pack_sharpness(pk, p);
 }
 
 static void pack_detection(const sl_calib_run *r, msgpack_packer *pk)
@@ -254,7 +335,7 @@ static void pack_tarp(const sl_calib_run *r, msgpack_packer *pk)
         msgpack_pack_nil(pk);
         return;
     }
-    msgpack_pack_map(pk, 12);
+    msgpack_pack_map(pk, 13);
     sl_pack_kv_int(pk, "n", t->n);
     sl_pack_kv_int(pk, "draws", t->n_samples);
     sl_pack_kv_int(pk, "bootstrap", t->n_boot);
@@ -267,11 +348,97 @@ static void pack_tarp(const sl_calib_run *r, msgpack_packer *pk)
     sl_pack_kv_num(pk, "ks_d", t->ks_d);
     sl_pack_kv_num(pk, "ks_p", t->ks_p);
     pack_doubles(pk, "lo68", t->lo68, SL_CALIB_TARP_ALPHAS);
+    pack_doubles(pk, "hi68", t->hi68, SL_CALIB_TARP_ALPHAS);
+}
+
+static void pack_lens_bins(msgpack_packer *pk, const char *key, const sl_calib_lens_bin *b,
+                           int n, int have)
+{
+    sl_pack_str(pk, key);
+    if (!have) {
+        msgpack_pack_nil(pk);
+        return;
+    }
+    msgpack_pack_array(pk, (uint32_t)n);
+    for (int k = 0; k < n; k++) {
+        msgpack_pack_map(pk, 5);
+        sl_pack_kv_num(pk, "lo", b[k].lo);
+        sl_pack_kv_num(pk, "hi", b[k].hi);
+        sl_pack_kv_int(pk, "n", b[k].n);
+        sl_pack_kv_int(pk, "found", b[k].found);
+        sl_pack_kv_num(pk, "completeness", b[k].completeness);
+    }
+}
+
+static void pack_curves(msgpack_packer *pk, const sl_calib_ranking *k)
+{
+    sl_pack_str(pk, "curves");
+    msgpack_pack_map(pk, 5);
+    pack_doubles(pk, "threshold", k->threshold, SL_CALIB_CURVE_POINTS);
+    pack_doubles(pk, "tpr", k->tpr, SL_CALIB_CURVE_POINTS);
+    pack_doubles(pk, "fpr", k->fpr, SL_CALIB_CURVE_POINTS);
+    pack_doubles(pk, "recall", k->recall, SL_CALIB_CURVE_POINTS);
+    pack_doubles(pk, "precision", k->precision, SL_CALIB_CURVE_POINTS);
+}
+
+static void pack_lens_finding(const sl_calib_run *r, msgpack_packer *pk)
+{
+    const sl_calib_lensfind *lf = &r->lens;
+    sl_pack_str(pk, "lens_finding");
+    if (!lf->on) {
+        msgpack_pack_nil(pk);
+        return;
+    }
+    msgpack_pack_map(pk, 15);
+    sl_pack_kv_num(pk, "radius", r->opt.lens_radius);
+    sl_pack_kv_num(pk, "threshold", r->opt.lens_threshold);
+    sl_pack_kv_int(pk, "n_systems", lf->n_sys);
+    sl_pack_kv_int(pk, "found", lf->found);
+    sl_pack_kv_num(pk, "completeness", lf->completeness);
+    sl_pack_kv_int(pk, "n_selected", lf->selected);
+    sl_pack_kv_num(pk, "purity", lf->purity);
+    sl_pack_kv_int(pk, "n_estimates", lf->rank.n);
+    sl_pack_kv_num(pk, "auc", lf->rank.auc);
+    sl_pack_kv_num(pk, "average_precision", lf->rank.ap);
+    pack_lens_bins(pk, "arc_snr_bins", lf->snr_bin, SL_CALIB_SNR_BINS, lf->has_snr);
+    pack_lens_bins(pk, "theta_e_px_bins", lf->theta_bin, SL_CALIB_THETA_BINS, lf->has_theta);
+    sl_pack_str(pk, "at_purity");
+    msgpack_pack_map(pk, 7);
+    sl_pack_kv_num(pk, "min_purity", SL_CALIB_TARGET_PURITY);
+    sl_pack_kv_num(pk, "min_arc_snr", SL_CALIB_BRIGHT_ARC_SNR);
+    sl_pack_kv_int(pk, "n_systems", lf->has_snr ? lf->n_bright : 0);
+    sl_pack_kv_bool(pk, "reached", lf->reached);
+    sl_pack_kv_num(pk, "threshold", lf->at_threshold);
+    sl_pack_kv_num(pk, "completeness", lf->at_completeness);
+    sl_pack_kv_num(pk, "purity", lf->at_purity);
+    sl_pack_kv_bool(pk, "arc_snr_known", lf->has_snr);
+    pack_curves(pk, &lf->rank);
+}
+
+static void pack_recon(const sl_calib_run *r, msgpack_packer *pk)
+{
+    const sl_calib_recon *rc = &r->recon;
+    sl_pack_str(pk, "reconstruction");
+    if (!rc->on) {
+        msgpack_pack_nil(pk);
+        return;
+    }
+    msgpack_pack_map(pk, 7);
+    sl_pack_kv_int(pk, "n_systems", rc->n);
+    sl_pack_kv_int(pk, "sources_left_out", rc->dropped);
+    sl_pack_kv_num(pk, "median_chi2", rc->median);
+    sl_pack_kv_int(pk, "n_bright", rc->has_snr ? rc->n_bright : 0);
+    sl_pack_kv_num(pk, "median_chi2_bright", rc->has_snr ? rc->median_bright : NAN);
+    pack_doubles(pk, "edges", sl_calib_chi2_edges, SL_CALIB_CHI2_BINS + 1);
+    sl_pack_str(pk, "counts");
+    msgpack_pack_array(pk, SL_CALIB_CHI2_BINS);
+    for (int b = 0; b < SL_CALIB_CHI2_BINS; b++)
+        msgpack_pack_int64(pk, rc->count[b]);
 }
 
 void sl_calib_run_pack(const sl_calib_run *r, msgpack_packer *pk)
 {
-    msgpack_pack_map(pk, 11);
+    msgpack_pack_map(pk, 13);
     sl_pack_kv_str(pk, "type", "report");
     sl_pack_kv_str(pk, "tool", "sl-calibrate");
     sl_pack_kv_int(pk, "records", r->images);
@@ -286,4 +453,6 @@ void sl_calib_run_pack(const sl_calib_run *r, msgpack_packer *pk)
     for (int i = 0; i < r->n_params; i++)
         pack_param(pk, &r->params[i]);
     pack_tarp(r, pk);
+    pack_lens_finding(r, pk);
+    pack_recon(r, pk);
 }

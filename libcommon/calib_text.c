@@ -110,6 +110,114 @@ static void print_point(const sl_calib_run *r, FILE *f)
     }
 }
 
+/* "[10, 20)", "< 10", ">= 100" */
+static void bin_label(char *buf, size_t size, double lo, double hi)
+{
+    if (lo <= 0)
+        snprintf(buf, size, "< %g", hi);
+    else if (isinf(hi))
+        snprintf(buf, size, ">= %g", lo);
+    else
+        snprintf(buf, size, "[%g, %g)", lo, hi);
+}
+
+static void print_sharpness(const sl_calib_run *r, FILE *f)
+{
+    char label[32];
+    fprintf(f, "\nSharpness: R2 of the posterior mean / median posterior 90%% width over the "
+               "prior's\n(prior: 5-95%% of the true values), by the truth's SNR (arc_snr for "
+               "lens parameters)\n");
+    fprintf(f, "  %-18s %9s %13s", "parameter", "prior90", "all");
+    for (int b = 0; b < SL_CALIB_SNR_BINS; b++) {
+        bin_label(label, sizeof label, sl_calib_snr_edges[b], sl_calib_snr_edges[b + 1]);
+        fprintf(f, " %13s", label);
+    }
+    fputc('\n', f);
+    for (int i = 0; i < r->n_params; i++) {
+        const sl_calib_param *p = &r->params[i];
+        fprintf(f, "  %-18s", p->name);
+        print_num(f, " %*.4g", 9, p->prior_width);
+        for (int b = -1; b < SL_CALIB_SNR_BINS; b++) {
+            const sl_calib_sharp *h = b < 0 ? &p->sharp_all : &p->sharp[b];
+            if (b >= 0 && !p->has_snr) {
+                fprintf(f, "  no %s in the truth", p->pop == SL_POP_LENS ? "arc_snr" : "snr");
+                break;
+            }
+            print_num(f, " %*.2f", 6, h->r2);
+            fputc('/', f);
+            print_num(f, "%-*.3g", 6, h->width_ratio);
+        }
+        fputc('\n', f);
+    }
+}
+
+static void print_lens_bins(FILE *f, const char *what, const sl_calib_lens_bin *b, int n,
+                            int have, const char *missing)
+{
+    char label[32];
+    if (!have) {
+        fprintf(f, "  by %s: %s\n", what, missing);
+        return;
+    }
+    fprintf(f, "  by %-10s %8s %8s %12s\n", what, "n", "found", "completeness");
+    for (int k = 0; k < n; k++) {
+        bin_label(label, sizeof label, b[k].lo, b[k].hi);
+        fprintf(f, "    %-12s %8ld %8ld", label, b[k].n, b[k].found);
+        print_num(f, " %*.3f", 12, b[k].completeness);
+        fputc('\n', f);
+    }
+}
+
+static void print_lens_finding(const sl_calib_run *r, FILE *f)
+{
+    const sl_calib_lensfind *lf = &r->lens;
+    fprintf(f, "\nLens finding over whole images: P(lens) > %g within %g px of the deflector\n",
+            r->opt.lens_threshold, r->opt.lens_radius);
+    fprintf(f, "  true lens systems %ld, found %ld, completeness ", lf->n_sys, lf->found);
+    print_num(f, "%*.3f", 1, lf->completeness);
+    fprintf(f, "; estimates above %g: %ld, purity ", r->opt.lens_threshold, lf->selected);
+    print_num(f, "%*.3f", 1, lf->purity);
+    fprintf(f, "\n  ROC AUC ");
+    print_num(f, "%*.4f", 1, lf->rank.auc);
+    fprintf(f, ", average precision ");
+    print_num(f, "%*.4f", 1, lf->rank.ap);
+    fprintf(f, " (%ld estimates)\n", lf->rank.n);
+    print_lens_bins(f, "arc_snr", lf->snr_bin, SL_CALIB_SNR_BINS, lf->has_snr,
+                    "no arc_snr in the truth");
+    print_lens_bins(f, "theta_E px", lf->theta_bin, SL_CALIB_THETA_BINS, lf->has_theta,
+                    "no theta_e in the truth");
+    if (!lf->has_snr)
+        return;
+    fprintf(f, "  purity >= %g, arc_snr >= %d (%ld systems): ", SL_CALIB_TARGET_PURITY,
+            SL_CALIB_BRIGHT_ARC_SNR, lf->n_bright);
+    if (lf->reached)
+        fprintf(f, "completeness %.3f at P(lens) >= %.4g (purity %.3f)\n", lf->at_completeness,
+                lf->at_threshold, lf->at_purity);
+    else
+        fprintf(f, "not reached\n");
+}
+
+static void print_recon(const sl_calib_run *r, FILE *f)
+{
+    const sl_calib_recon *rc = &r->recon;
+    fprintf(f, "\nReconstruction: chi2 per pixel of the image against the rendered estimate, "
+               "within theta_E + 3 FWHM of each true deflector\n");
+    fprintf(f, "  %ld lens systems (%ld estimated sources not measured, left out), median ",
+            rc->n, rc->dropped);
+    print_num(f, "%*.4g", 1, rc->median);
+    if (rc->has_snr) {
+        fprintf(f, "; arc_snr >= %d: %ld, median ", SL_CALIB_BRIGHT_ARC_SNR, rc->n_bright);
+        print_num(f, "%*.4g", 1, rc->median_bright);
+    } else {
+        fprintf(f, "; no arc_snr in the truth");
+    }
+    fprintf(f, "\n  histogram:");
+    for (int b = 0; b < SL_CALIB_CHI2_BINS; b++)
+        fprintf(f, " [%g, %g) %ld%s", sl_calib_chi2_edges[b], sl_calib_chi2_edges[b + 1],
+                rc->count[b], b + 1 < SL_CALIB_CHI2_BINS ? "," : "");
+    fputc('\n', f);
+}
+
 void sl_calib_run_print(const sl_calib_run *r, FILE *f)
 {
     fprintf(f, "sl-calibrate: %ld records, %ld true sources, %ld estimates\n", r->images,
@@ -119,10 +227,15 @@ void sl_calib_run_print(const sl_calib_run *r, FILE *f)
     if (r->n_params) {
         print_coverage(r, f);
         print_point(r, f);
+        print_sharpness(r, f);
     }
     const sl_calib_tarp *t = &r->tarp;
     if (r->have_tarp)
         fprintf(f, "\nTARP, joint lens posterior (theta_e, e1, e2, src_dx, src_dy): %ld systems, "
                    "max |ECP - alpha| %.4f, ATC %.4f, KS p %.3g%s\n",
                 t->n, t->max_dev, t->atc, t->ks_p, t->ks_p < SL_CALIB_ALPHA ? " (miscalibrated)" : "");
+    if (r->lens.on)
+        print_lens_finding(r, f);
+    if (r->recon.on)
+        print_recon(r, f);
 }

@@ -19,6 +19,7 @@ void sl_catalog_free(sl_catalog *c)
 static void shape_nan(sl_shape *s)
 {
     s->disk_frac = s->angle = s->disk_q = s->bulge_q = s->disk_a = s->bulge_a = NAN;
+    s->disk_n = s->bulge_n = NAN;
 }
 
 sl_source *sl_catalog_add(sl_catalog *c)
@@ -36,9 +37,9 @@ sl_source *sl_catalog_add(sl_catalog *c)
     shape_nan(&s->shape);
     shape_nan(&s->src_shape);
     s->theta_e = s->e1 = s->e2 = s->shear_g1 = s->shear_g2 = s->src_dx = s->src_dy = NAN;
-    s->sigma_v = s->z_lens = s->z_src = NAN;
+    s->sigma_v = s->z_lens = s->z_src = s->snr = s->arc_snr = NAN;
     for (int b = 0; b < SL_MAX_BANDS; b++)
-        s->src_flux[b] = NAN;
+        s->src_flux[b] = s->arc_flux[b] = NAN;
     return s;
 }
 
@@ -84,6 +85,11 @@ static const column columns[] = {
     COL("sigma_v", sigma_v, COL_DOUBLE, "km/s"),
     COL("z_lens", z_lens, COL_DOUBLE, ""),
     COL("z_src", z_src, COL_DOUBLE, ""),
+    COL("disk_n", shape.disk_n, COL_DOUBLE, ""),
+    COL("bulge_n", shape.bulge_n, COL_DOUBLE, ""),
+    COL("snr", snr, COL_DOUBLE, ""),
+    COL("arc_flux", arc_flux, COL_BANDS, "electron"),
+    COL("arc_snr", arc_snr, COL_DOUBLE, ""),
 };
 #define N_COLUMNS (sizeof columns / sizeof *columns)
 

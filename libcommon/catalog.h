@@ -13,13 +13,16 @@
 #include "image.h"
 #include "record.h"
 
-/* A bulge (de Vaucouleurs, n = 4) plus disk (exponential, n = 1) galaxy's
- * shape; the flux lives with the source. */
+/* A bulge plus disk galaxy's shape (Sersic indices by default 4 and 1: de
+ * Vaucouleurs and exponential); the flux lives with the source. */
 typedef struct sl_shape {
     double disk_frac;      /* fraction of the flux in the disk */
     double angle;          /* major axis, radians from +x towards +y */
     double disk_q, bulge_q; /* minor-to-major axis ratios */
     double disk_a, bulge_a; /* major-axis half-light radii, arcsec */
+    /* Sersic indices, 0.5 to 6; NaN or 0: the renderer's defaults (last, so
+     * that positional initializers of the fields above still hold) */
+    double disk_n, bulge_n;
 } sl_shape;
 
 typedef struct sl_source {
@@ -36,6 +39,12 @@ typedef struct sl_source {
     double src_flux[SL_MAX_BANDS];
     sl_shape src_shape;
     double sigma_v, z_lens, z_src; /* physical parameterization, NaN when not used */
+    /* Truth for the metrics (sl-records(5)), filled by sl_render_metrics:
+     * the matched-filter SNR of the source's own light, and for a lens
+     * system the lensed light's flux inside the image per band and its SNR. */
+    double snr;
+    double arc_flux[SL_MAX_BANDS];
+    double arc_snr;
 } sl_source;
 
 typedef struct sl_catalog {

@@ -79,6 +79,9 @@
 
 typedef struct sl_nn sl_nn;
 
+/* The operators.  What each takes and does (shape rule, kernels) is one section
+ * of nn/nn_ops.c and one row of its table; an operator is added there, here and
+ * with its builder below. */
 enum sl_nn_op {
     SL_NN_INPUT,
     SL_NN_CONV,

@@ -31,6 +31,10 @@ const sl_config_key sl_prior_keys[] = {
     {"disk_a_scale", SL_CFG_NUM, "4.4327", 0, 1e3, 0, "disk size Gamma scale, arcsec [4.4327: BLISS]"},
     {"bulge_a_loc", SL_CFG_NUM, "0.4186", 0, 1e3, 0, "bulge half-light major axis loc, arcsec [0.4186: BLISS, disk/2]"},
     {"bulge_a_scale", SL_CFG_NUM, "2.2164", 0, 1e3, 0, "bulge size Gamma scale, arcsec [2.2164: BLISS, disk/2]"},
+    {"disk_n", SL_CFG_NUM, "1", 0.5, 6, 0,
+     "Sersic index of galaxy disks (and of the deflectors' disks) [1: exponential]"},
+    {"bulge_n", SL_CFG_NUM, "4", 0.5, 6, 0,
+     "Sersic index of galaxy bulges (and of the deflectors' bulges) [4: de Vaucouleurs]"},
     {"colour_mean", SL_CFG_NUMLIST, "0", -20, 20, 1,
      "mean colour of each band minus the reference band, mag [0: the paper is single-band]"},
     {"colour_sd", SL_CFG_NUMLIST, "0.3", 0, 10, 1, "colour spread per band, mag (normal) [0.3]"},
@@ -110,6 +114,8 @@ int sl_prior_from_config(sl_prior *p, const sl_config *cfg, sl_err *err)
     p->shape.disk_a_scale = sl_config_num(cfg, "disk_a_scale");
     p->shape.bulge_a_loc = sl_config_num(cfg, "bulge_a_loc");
     p->shape.bulge_a_scale = sl_config_num(cfg, "bulge_a_scale");
+    p->disk_n = sl_config_num(cfg, "disk_n");
+    p->bulge_n = sl_config_num(cfg, "bulge_n");
     if (p->shape.disk_a_loc + p->shape.disk_a_scale <= 0 ||
         p->shape.bulge_a_loc + p->shape.bulge_a_scale <= 0)
         return sl_err_set(err, "galaxy sizes: loc and scale are both 0, so every size is 0");
@@ -212,6 +218,8 @@ int sl_prior_sample(const sl_prior *p, uint64_t seed, uint64_t index, sl_catalog
         }
         sample_fluxes(p, &p->galaxy_flux, &r, s->flux);
         sample_shape(&p->shape, &r, &s->shape);
+        s->shape.disk_n = p->disk_n;
+        s->shape.bulge_n = p->bulge_n;
         if (sl_rng_bernoulli(&r, p->lens_prob))
             sample_lens(p, &r, s);
     }

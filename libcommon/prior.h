@@ -38,6 +38,7 @@ typedef struct sl_prior {
     double star_prob;
     sl_flux_prior star_flux, galaxy_flux, src_flux;
     sl_shape_prior shape;
+    double disk_n, bulge_n;         /* Sersic indices of galaxies (not lensed sources) */
     double colour_mean[SL_MAX_BANDS], colour_sd[SL_MAX_BANDS]; /* mag, band minus ref band */
     double lens_prob;
     double theta_e_min, theta_e_max; /* arcsec */

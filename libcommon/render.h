@@ -1,11 +1,14 @@
 /* render.h: from a catalog to an image: the likelihood half of the generative
  * model (DESIGN.md; seed 000 eq. 3-4).
  *
- * Per band: galaxies are drawn with exact pixel integration (galaxy.h), lensed
- * sources by ray shooting on a supersampled grid (lens.h), the sum is
- * convolved with the band's pixel-integrated PSF by FFT (convolve.h); stars
- * are added as PSF stamps rendered at their sub-pixel positions (exact, no
- * resampling); the sky is added; and, unless the expectation is wanted,
+ * Every source is drawn exactly as profile x PSF x pixel, one FFT stamp per
+ * source and distinct PSF (stamp.h): galaxy components (any Sersic index
+ * 0.5-6; the deflector's own light of a lens system is its bulge+disk) and
+ * stars (a point: the same path, so a galaxy shrunk to a point is a star).
+ * Lensed light is ray-shot (lens.h) onto a grid `supersample` times finer
+ * than the pixels (made odd), 3 x 3 rays per sub-cell where the light is
+ * not smooth, and drawn from those sub-cell integrals through the same
+ * transforms; the sky is added; and, unless the expectation is wanted,
  * Poisson noise is drawn: x_n ~ Poisson(sky_n + sum_s lambda_ns), plus
  * optional Gaussian read noise. */
 #ifndef SL_RENDER_H
@@ -31,7 +34,8 @@ typedef struct sl_scene {
     double read_noise[SL_MAX_BANDS]; /* electrons; drawn only when add_read_noise */
     int add_read_noise;
     int supersample;                 /* sub-pixels per pixel side for lensed light */
-    int psf_size;                    /* PSF stamp side, or 0 for automatic */
+    int psf_size;                    /* PSF stamp side, or 0 for automatic (unused by drawing) */
+    double disk_n, bulge_n;          /* Sersic indices for catalogs that lack them */
     sl_psf psf[SL_MAX_BANDS];
 } sl_scene;
 
@@ -60,6 +64,11 @@ void sl_renderer_free(sl_renderer *r);
 
 /* The expected image, sky included, [band][y][x] electrons. */
 int sl_render_expected(sl_renderer *r, const sl_catalog *cat, float *out, sl_err *err);
+
+/* Fills the truth metrics of cat (snr, arc_flux, arc_snr: sl-records(5))
+ * from the stamps of the last sl_render_expected of that catalog and its
+ * expected image. */
+void sl_render_metrics(const sl_renderer *r, const float *expected, sl_catalog *cat);
 
 /* Replaces an expected image by a noisy draw from it, from the random stream
  * (seed, index, SL_STREAM_NOISE). */

@@ -3,8 +3,9 @@
  * catalog (sl-simulate | sl-encode, or sl-merge's catalogs), matches the
  * estimated sources to the true ones, and measures detection, the
  * reliability of the binary factors, the coverage and rank uniformity of the
- * continuous ones, TARP for the joint lens posterior, and point accuracy
- * (the definitions are in man/man1/sl-calibrate.1).  This file holds the
+ * continuous ones, TARP for the joint lens posterior, point accuracy,
+ * sharpness (R^2 and posterior/prior width by SNR) and end-to-end lens
+ * finding (the definitions are in man/man1/sl-calibrate.1).  This file holds the
  * options and the loop; the run (matching, measuring, the report, the table
  * and the figures) is libcommon/calib_run.h, the statistics calib.h. */
 #include <errno.h>
@@ -37,6 +38,11 @@ static const char usage[] =
     "      --sbc-samples L   posterior draws per rank, 1 to 9999 [99]\n"
     "      --tarp-samples N  posterior draws per lens system for TARP [200]\n"
     "      --tarp-boot B     bootstrap resamples for the TARP bands [200]\n"
+    "      --lens-radius R   lens finding: an estimate within R pixels of a true\n"
+    "                        deflector [3]...\n"
+    "      --lens-threshold P  ...with P(lens) > P finds its lens system [0.5]\n"
+    "      --chi2            score the reconstruction: chi^2 per pixel of the image\n"
+    "                        against the rendered estimate, per true lens system\n"
     "      --plots DIR       write SVG figures into DIR (created if needed)\n"
     "      --json FILE       write the report as JSON ('-': standard output,\n"
     "                        instead of the table)\n"
@@ -57,7 +63,8 @@ static const char usage[] =
 
 enum {
     OPT_MATCH = 256, OPT_MIN_SNR, OPT_BAND, OPT_MAG_BINS, OPT_BINS, OPT_TILE, OPT_SBC,
-    OPT_TARP_SAMPLES, OPT_TARP_BOOT, OPT_PLOTS, OPT_JSON
+    OPT_TARP_SAMPLES, OPT_TARP_BOOT, OPT_PLOTS, OPT_JSON, OPT_LENS_RADIUS, OPT_LENS_THRESHOLD,
+    OPT_CHI2
 };
 
 static sl_calib_run run; /* large: its parameters' arrays */
@@ -110,6 +117,11 @@ static int on_option(int c, const char *arg)
         o->tarp_samples = (int)sl_cli_long("--tarp-samples", arg, 1, 100000);
         break;
     case OPT_TARP_BOOT: o->tarp_boot = (int)sl_cli_long("--tarp-boot", arg, 0, 100000); break;
+    case OPT_LENS_RADIUS: o->lens_radius = sl_cli_double("--lens-radius", arg, 1e-6, 1e6); break;
+    case OPT_LENS_THRESHOLD:
+        o->lens_threshold = sl_cli_double("--lens-threshold", arg, 0, 1);
+        break;
+    case OPT_CHI2: o->chi2 = 1; break;
     case OPT_PLOTS: plots = arg; break;
     case OPT_JSON: json = arg; break;
     default: return -1;
@@ -195,6 +207,9 @@ int main(int argc, char **argv)
         {"sbc-samples", required_argument, NULL, OPT_SBC},
         {"tarp-samples", required_argument, NULL, OPT_TARP_SAMPLES},
         {"tarp-boot", required_argument, NULL, OPT_TARP_BOOT},
+        {"lens-radius", required_argument, NULL, OPT_LENS_RADIUS},
+        {"lens-threshold", required_argument, NULL, OPT_LENS_THRESHOLD},
+        {"chi2", no_argument, NULL, OPT_CHI2},
         {"plots", required_argument, NULL, OPT_PLOTS},
         {"json", required_argument, NULL, OPT_JSON},
         {NULL, 0, NULL, 0}};

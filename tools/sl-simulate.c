@@ -182,6 +182,8 @@ static int draw_image(worker *w, job *jb, int sample_catalog)
         return sl_err_set(&jb->err, "image %llu: out of memory", (unsigned long long)jb->index);
     if (sl_render_expected(w->renderer, &jb->cat, jb->pixels, &jb->err) < 0)
         return sl_err_prefix(&jb->err, "image %llu", (unsigned long long)jb->index);
+    if (sample_catalog)
+        sl_render_metrics(w->renderer, jb->pixels, &jb->cat);
     if (!opt.noiseless)
         sl_render_noise(w->scene, jb->pixels, w->seed, jb->index);
     return 0;

@@ -67,16 +67,12 @@ int nn_fail(sl_nn *net, const char *fmt, ...)
 /* Largest per-sample tensor we accept, so that sizes fit an int. */
 #define NN_MAX_SIZE (1 << 28)
 
-/* Checks layer L, to be appended as node net->n, against its inputs and fills
- * nd: the arity here, the rest by its operator's shape rule.  Everything a
- * builder or a description can get wrong is caught here or there, with the
- * node named. */
-static int shape_node(sl_nn *net, const sl_nn_layer *L, nn_node *nd)
+/* Layer L, to be appended as node net->n, names a known op and gives it the
+ * inputs and arguments it takes: earlier nodes, unused slots -1 and 0. */
+static int check_arity(sl_nn *net, const sl_nn_layer *L)
 {
     int id = net->n;
     const char *name = sl_nn_op_name(L->op);
-    const nn_node *x = NULL, *y = NULL;
-
     if (L->op < 0 || L->op >= SL_NN_N_OPS)
         return nn_fail(net, "node %d: unknown op %d", id, L->op);
     const nn_op_def *op = &nn_op_table[L->op];
@@ -98,11 +94,19 @@ static int shape_node(sl_nn *net, const sl_nn_layer *L, nn_node *nd)
             return nn_fail(net, "node %d (%s): input %d is not an earlier node", id, name,
                            L->in[k]);
     }
-    if (nin > 0)
-        x = &net->node[L->in[0]];
-    if (nin > 1)
-        y = &net->node[L->in[1]];
+    return 0;
+}
 
+/* Checks layer L, to be appended as node net->n, and fills nd: the arity by
+ * check_arity, the rest by its operator's shape rule.  Everything a builder or
+ * a description can get wrong is caught there, with the node named. */
+static int shape_node(sl_nn *net, const sl_nn_layer *L, nn_node *nd)
+{
+    if (check_arity(net, L) < 0)
+        return -1;
+    const nn_op_def *op = &nn_op_table[L->op];
+    const nn_node *x = op->inputs > 0 ? &net->node[L->in[0]] : NULL;
+    const nn_node *y = op->inputs > 1 ? &net->node[L->in[1]] : NULL;
     memset(nd, 0, sizeof *nd);
     nd->op = L->op;
     nd->in[0] = L->in[0];
@@ -117,8 +121,8 @@ static int shape_node(sl_nn *net, const sl_nn_layer *L, nn_node *nd)
     if (op->shape && op->shape(net, nd, x, y) < 0)
         return -1;
     if ((double)nd->c * nd->h * nd->w > NN_MAX_SIZE)
-        return nn_fail(net, "node %d (%s): %d x %d x %d values per sample is too many", id, name,
-                       nd->c, nd->h, nd->w);
+        return nn_fail(net, "node %d (%s): %d x %d x %d values per sample is too many", net->n,
+                       op->name, nd->c, nd->h, nd->w);
     nd->size = (size_t)nd->c * nd->h * nd->w;
     if (nd->np) {
         nd->poff = net->np;

@@ -330,6 +330,94 @@ static void test_point(void)
     CHECK(isnan(sl_calib_median(a, 0)));
 }
 
+/* AUC and average precision of perfect, reversed, tied and random scores,
+ * and the curves at their ends. */
+static void test_ranking(void)
+{
+    sl_err err;
+    sl_calib_ranking k;
+    double s[6] = {0.9, 0.8, 0.7, 0.3, 0.2, 0.1};
+    unsigned char y[6] = {1, 1, 1, 0, 0, 0}, rev[6] = {0, 0, 0, 1, 1, 1};
+    CHECK(sl_calib_rank_scores(s, y, 6, 3, &k, &err) == 0);
+    CHECK(k.n == 6 && k.n_pos == 3);
+    CHECK_NEAR(k.auc, 1, 1e-15);
+    CHECK_NEAR(k.ap, 1, 1e-15);
+    CHECK(sl_calib_rank_scores(s, rev, 6, 3, &k, &err) == 0);
+    CHECK_NEAR(k.auc, 0, 1e-15);
+    /* Positives at ranks 4, 5, 6: precision 1/4, 2/5, 3/6. */
+    CHECK_NEAR(k.ap, (0.25 + 0.4 + 0.5) / 3, 1e-15);
+    /* Positives no one scored (n_relevant 6) halve the average precision. */
+    CHECK(sl_calib_rank_scores(s, y, 6, 6, &k, &err) == 0);
+    CHECK_NEAR(k.ap, 0.5, 1e-15);
+    CHECK_NEAR(k.recall[0], 0.5, 1e-15);
+    /* All tied: AUC 1/2; the one group has precision 3/6. */
+    double t[6] = {0.5, 0.5, 0.5, 0.5, 0.5, 0.5};
+    CHECK(sl_calib_rank_scores(t, y, 6, 3, &k, &err) == 0);
+    CHECK_NEAR(k.auc, 0.5, 1e-15);
+    CHECK_NEAR(k.ap, 0.5, 1e-15);
+    /* Hand-counted: pairs (pos, neg) ordered right 3 of 4, NaN scores 0. */
+    double h[4] = {0.9, NAN, 0.4, 0.6};
+    unsigned char hy[4] = {1, 0, 1, 0};
+    CHECK(sl_calib_rank_scores(h, hy, 4, 2, &k, &err) == 0);
+    CHECK_NEAR(k.auc, 0.75, 1e-15);
+    /* Curves: everything selected at t = 0, nothing above the top score. */
+    CHECK_NEAR(k.tpr[0], 1, 0);
+    CHECK_NEAR(k.fpr[0], 1, 0);
+    CHECK_NEAR(k.tpr[SL_CALIB_CURVE_POINTS - 1], 0, 0);
+    CHECK(isnan(k.precision[SL_CALIB_CURVE_POINTS - 1]));
+    CHECK_NEAR(k.threshold[50], 0.5, 1e-15);
+    CHECK_NEAR(k.tpr[50], 0.5, 1e-15); /* 0.9 in, 0.4 out */
+    CHECK_NEAR(k.fpr[50], 0.5, 1e-15); /* 0.6 in, NaN out */
+    /* Random scores: AUC within 4 sd of 1/2, AP near the base rate 0.2. */
+    sl_rng r;
+    sl_rng_init(&r, 7, 0, 0);
+    enum { N = 20000 };
+    static double rs[N];
+    static unsigned char ry[N];
+    for (int i = 0; i < N; i++)
+        rs[i] = sl_rng_uniform(&r), ry[i] = sl_rng_uniform(&r) < 0.2;
+    CHECK(sl_calib_rank_scores(rs, ry, N, 0, &k, &err) == 0);
+    double sd = sqrt((k.n_pos + (N - k.n_pos) + 1.0) / (12.0 * k.n_pos * (N - k.n_pos)));
+    CHECK_NEAR(k.auc, 0.5, 4 * sd);
+    CHECK(isnan(k.ap)); /* nothing relevant */
+    CHECK(sl_calib_rank_scores(rs, ry, N, k.n_pos, &k, &err) == 0);
+    CHECK_NEAR(k.ap, 0.2, 0.02);
+}
+
+/* The operating point at a purity, on a list small enough to check by hand. */
+static void test_at_purity(void)
+{
+    sl_err err;
+    /* Scores in decreasing order: hits 1 1 0 1 0.  Purity at t = 0.9: 1,
+     * 0.8: 1, 0.7: 2/3, 0.6: 3/4, 0.5: 3/5. */
+    double s[5] = {0.9, 0.8, 0.7, 0.6, 0.5};
+    unsigned char hit[5] = {1, 1, 0, 1, 0};
+    /* Three targets: best 0.9, 0.6 and one never reached. */
+    double best[3] = {0.9, 0.6, -INFINITY};
+    double t, c, p;
+    CHECK(sl_calib_at_purity(s, hit, 5, best, 3, 0.75, &t, &c, &p, &err) == 1);
+    CHECK_NEAR(t, 0.6, 0);
+    CHECK_NEAR(c, 2.0 / 3, 1e-15);
+    CHECK_NEAR(p, 0.75, 1e-15);
+    CHECK(sl_calib_at_purity(s, hit, 5, best, 3, 0.9, &t, &c, &p, &err) == 1);
+    CHECK_NEAR(t, 0.8, 0);
+    CHECK_NEAR(c, 1.0 / 3, 1e-15);
+    unsigned char none[5] = {0};
+    CHECK(sl_calib_at_purity(s, none, 5, best, 3, 0.9, &t, &c, &p, &err) == 0);
+    CHECK(isnan(t) && isnan(c) && isnan(p));
+}
+
+static void test_quantile(void)
+{
+    double x[5] = {5, 1, 4, 2, 3};
+    CHECK_NEAR(sl_calib_quantile(x, 5, 0.5), 3, 1e-15);
+    CHECK_NEAR(sl_calib_quantile(x, 5, 0.05), 1.2, 1e-12); /* 1 + 0.2 (2 - 1) */
+    CHECK_NEAR(sl_calib_quantile(x, 5, 0.95), 4.8, 1e-12);
+    CHECK_NEAR(sl_calib_quantile(x, 5, 1), 5, 0);
+    CHECK_NEAR(sl_calib_quantile(x, 1, 0.3), x[0], 0);
+    CHECK(isnan(sl_calib_quantile(x, 0, 0.5)));
+}
+
 int main(void)
 {
     RUN(test_assign);
@@ -343,5 +431,8 @@ int main(void)
     RUN(test_tarp);
     RUN(test_kolmogorov);
     RUN(test_point);
+    RUN(test_ranking);
+    RUN(test_at_purity);
+    RUN(test_quantile);
     return check_report("test_calib");
 }

@@ -1,5 +1,7 @@
 /* The likelihood: expected images conserve flux and put light where the
  * catalog says; the noise is Poisson with the expected image as its mean. */
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -199,9 +201,63 @@ static void test_fluxes_follow_the_prior(void)
     sl_config_free(cfg);
 }
 
+/* The lensed light of one lens system (no deflector light), expected,
+ * minus the sky, at a supersampling. */
+static void render_lensed(double theta_px, double dx, double dy, int ss, float *img)
+{
+    sl_scene s;
+    make_scene(&s, 48, 48, 1.4, 0);
+    s.supersample = ss;
+    sl_renderer *r = sl_renderer_new(&s, NULL);
+    sl_catalog cat;
+    sl_catalog_init(&cat, 1);
+    sl_source *g = sl_catalog_add(&cat);
+    g->x = 24.3, g->y = 23.8, g->galaxy = 1, g->lens = 1, g->flux[0] = 0;
+    g->shape = (sl_shape){.disk_frac = 0.5, .angle = 0.3, .disk_q = 0.7, .bulge_q = 0.8,
+                          .disk_a = 1, .bulge_a = 0.5};
+    g->theta_e = theta_px * 0.396, g->e1 = 0.1, g->e2 = -0.05;
+    g->shear_g1 = g->shear_g2 = 0;
+    g->src_dx = dx, g->src_dy = dy, g->src_flux[0] = 1e4;
+    g->src_shape = (sl_shape){.disk_frac = 0.6, .angle = 1.1, .disk_q = 0.6, .bulge_q = 0.9,
+                              .disk_a = 0.5, .bulge_a = 0.25};
+    CHECK(sl_render_expected(r, &cat, img, NULL) == 0);
+    sl_catalog_free(&cat);
+    sl_renderer_free(r);
+    sl_scene_free(&s);
+}
+
+/* Lensed light at the default supersampling (5) against a converged (15 x
+ * 15 sub-cells per pixel, each refined up to 64 x 64) rendering: theta_E 0.5, 2 and 20 pixels, the source
+ * on the lens axis (on the caustic's cusp) and off it. */
+static void test_lensed_converges(void)
+{
+    double cases[][3] = {{0.5, 0, 0}, {0.5, 0.7, -0.4}, {2, 0, 0}, {2, 1.3, 0.6},
+                         {20, 0, 0}, {20, 2.5, -1.5}};
+    float *a = malloc(48 * 48 * sizeof *a), *b = malloc(48 * 48 * sizeof *b);
+    double worst = 0;
+    for (int c = 0; c < 6; c++) {
+        render_lensed(cases[c][0], cases[c][1], cases[c][2], 5, a);
+        render_lensed(cases[c][0], cases[c][1], cases[c][2], 15, b);
+        double peak = 0, err = 0, ta = 0, tb = 0;
+        for (int i = 0; i < 48 * 48; i++) {
+            peak = fmax(peak, b[i]);
+            err = fmax(err, fabs(a[i] - b[i]));
+            ta += a[i];
+            tb += b[i];
+        }
+        printf("  lensed theta_E %g px, source (%g, %g): %.2g of the peak, flux %.6g / %.6g\n",
+               cases[c][0], cases[c][1], cases[c][2], err / peak, ta, tb);
+        worst = fmax(worst, err / peak);
+    }
+    CHECK(worst < 1e-3);
+    free(a);
+    free(b);
+}
+
 int main(void)
 {
     RUN(test_flux_is_conserved);
+    RUN(test_lensed_converges);
     RUN(test_noise_is_poisson);
     RUN(test_source_count_is_poisson);
     RUN(test_fluxes_follow_the_prior);

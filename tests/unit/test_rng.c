@@ -242,6 +242,18 @@ static void test_streams_differ(void)
 
 /* ---- uniform and integers ---- */
 
+/* The substreams one tool draws from under one seed never coincide (rng.h):
+ * sl-simulate's three, sl-train's two, sl-calibrate's TARP pair and its
+ * per-parameter range, which starts above them. */
+static void test_substream_list(void)
+{
+    CHECK(SL_RNG_CATALOG != SL_RNG_NOISE && SL_RNG_CATALOG != SL_RNG_READ_NOISE &&
+          SL_RNG_NOISE != SL_RNG_READ_NOISE);
+    CHECK(SL_RNG_TRAIN_BATCH != SL_RNG_NN_INIT);
+    CHECK(SL_RNG_TARP_SYSTEM != SL_RNG_TARP_BOOT);
+    CHECK(SL_RNG_CALIBRATE_PARAM > SL_RNG_TARP_SYSTEM && SL_RNG_CALIBRATE_PARAM > SL_RNG_TARP_BOOT);
+}
+
 static void test_uniform(void)
 {
     enum { N = 1000000 };
@@ -526,6 +538,7 @@ int main(void)
     RUN(test_block_counter_carry);
     RUN(test_order_independence);
     RUN(test_streams_differ);
+    RUN(test_substream_list);
     RUN(test_kolmogorov_series);
     RUN(test_uniform);
     RUN(test_below);
