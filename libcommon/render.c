@@ -497,6 +497,20 @@ static int lensed_fine(sl_renderer *r, const sl_source *s, int box[3], int *ss, 
     return 0;
 }
 
+static int finite_all(const double *v, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return 0;
+    return 1;
+}
+
+static int shape_finite(const sl_shape *sh)
+{
+    double v[6] = {sh->disk_frac, sh->angle, sh->disk_q, sh->bulge_q, sh->disk_a, sh->bulge_a};
+    return finite_all(v, 6);
+}
+
 int sl_render_expected(sl_renderer *r, const sl_catalog *cat, float *out, sl_err *err)
 {
     const sl_scene *sc = r->scene;
@@ -505,13 +519,20 @@ int sl_render_expected(sl_renderer *r, const sl_catalog *cat, float *out, sl_err
     r->n_kept = r->n_pool = 0;
     for (int i = 0; i < cat->n; i++) {
         const sl_source *s = &cat->src[i];
+        /* An estimate's row that its cascade did not measure (no flux) has
+         * no light to draw; a lens system without lens parameters has no arc. */
+        if (!finite_all(s->flux, sc->n_bands) || !(isfinite(s->x) && isfinite(s->y)) ||
+            (s->galaxy && !shape_finite(&s->shape)))
+            continue;
         sl_stamp_src src = {.x = s->x, .y = s->y};
         if (s->galaxy)
             shape_comps(sc, &s->shape, &src);
         src.sb_floor = sb_floor(sc, s->flux) / max_flux(sc, s->flux);
         if (add_source(r, i, 0, &src, s->flux, NULL, 0, NULL, out, err) < 0)
             return sl_err_prefix(err, "source %d", i);
-        if (!s->galaxy || !s->lens)
+        if (!s->galaxy || !s->lens || !finite_all(s->src_flux, sc->n_bands) ||
+            !isfinite(s->theta_e) || !isfinite(s->e1) || !isfinite(s->e2) ||
+            !isfinite(s->src_dx) || !isfinite(s->src_dy) || !shape_finite(&s->src_shape))
             continue;
         int box[3], ss = 1;
         if (lensed_fine(r, s, box, &ss, err) < 0 ||

@@ -62,7 +62,10 @@ typedef struct sl_renderer sl_renderer;
 sl_renderer *sl_renderer_new(const sl_scene *s, sl_err *err);
 void sl_renderer_free(sl_renderer *r);
 
-/* The expected image, sky included, [band][y][x] electrons. */
+/* The expected image, sky included, [band][y][x] electrons.  Sources
+ * without a finite position and flux in every band (rows of an estimate its
+ * cascade did not measure) are left out, and lens systems without finite
+ * lens parameters are drawn without their arcs. */
 int sl_render_expected(sl_renderer *r, const sl_catalog *cat, float *out, sl_err *err);
 
 /* Fills the truth metrics of cat (snr, arc_flux, arc_snr: sl-records(5))

@@ -66,11 +66,12 @@ void sl_task_default_geometry(sl_task_kind kind, int *tile, int *border, int *pa
 {
     /* lens-detect: 8-pixel tiles, and a border of 40 so that a window holds
      * the prior's largest ring (theta_E 30 px) around any tile; lens: a
-     * cut-out of 96 for the same ring with its PSF and offset. */
+     * cut-out of 64, which holds that ring at full resolution (a 96-pixel
+     * cut-out halved by a strided first layer learned more slowly: sl-train(1)). */
     *tile = kind == SL_TASK_LENS_DETECT ? 8 : 4;
     *border = kind == SL_TASK_LENS_DETECT ? 40 : 8;
     *patch_tiles = 8;
-    *cutout = kind == SL_TASK_LENS ? 96 : 48;
+    *cutout = kind == SL_TASK_LENS ? 64 : 48;
 }
 
 int sl_task_make(sl_task *t, sl_task_kind kind, int n_bands, int ref_band, int tile, int border,

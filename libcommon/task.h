@@ -16,8 +16,8 @@
  *                P(a lens system's deflector centre lies in it) and where
  *                (logit-normal on (0,1) each axis); it needs no detected
  *                deflector, the arcs suffice
- *   lens         a cut-out (96 pixels, halved by a strided first layer)
- *                centred on a lens system: (theta_E, e1, e2, src_dx,
+ *   lens         a cut-out (64 pixels: the largest ring) centred on a lens
+ *                system: (theta_E, e1, e2, src_dx,
  *                src_dy) jointly, a Gaussian with full covariance in
  *                transformed space (log, logit(-1,1) twice, identity twice), and
  *                the lensed source's galaxy parameters as for `galaxy`

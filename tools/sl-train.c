@@ -46,7 +46,7 @@ static const char usage[] =
     "      --border N        detect, lens-detect: context border around a patch,\n"
     "                        pixels [8; lens-detect 40]\n"
     "      --patch-tiles N   detect, lens-detect: tiles per side of a training patch [8]\n"
-    "      --cutout N        other tasks: cut-out side, pixels [48; lens 96]\n"
+    "      --cutout N        other tasks: cut-out side, pixels [48; lens 64]\n"
     "      --buffer N        samples in the shuffle buffer [4096]\n"
     "      --val FILE        held-out image records, evaluated every --val-every steps;\n"
     "                        the model kept is the best on them (early stopping)\n"
