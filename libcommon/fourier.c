@@ -299,13 +299,16 @@ double sl_sersic_ft_eval(const sl_sersic_ft *t, double kappa)
 /* ---- PSFs ---- */
 
 #define PSF_DK 0.02
+/* |P^| below which a frequency is dropped: its terms add at most about
+ * 1e-8 of the flux to a pixel. */
+#define PSF_CUT 1e-8
 
 int sl_psf_ft_init(sl_psf_ft *f, const sl_psf *p, sl_err *err)
 {
     *f = (sl_psf_ft){.kind = p->kind};
     if (p->kind == SL_PSF_GAUSSIAN) {
         f->sigma = p->fwhm / (2 * sqrt(2 * M_LN2));
-        f->k_max = sqrt(2 * 23.03) / f->sigma;
+        f->k_max = sqrt(-2 * log(PSF_CUT)) / f->sigma;
         return 0;
     }
     if (p->kind == SL_PSF_PIXEL)
@@ -322,7 +325,7 @@ int sl_psf_ft_init(sl_psf_ft *f, const sl_psf *p, sl_err *err)
     double norm = hankel(&r, 0);
     if (!(f->tab = malloc(cap * sizeof *f->tab)))
         return sl_err_set(err, "out of memory for a PSF transform");
-    /* Until 20 grid points in a row are below 1e-10, and 3 beyond them for
+    /* Until 20 grid points in a row are below PSF_CUT, and 3 beyond them for
      * the interpolation. */
     int quiet = 0;
     for (int i = 0; quiet < 23 && i < 100000; i++) {
@@ -336,7 +339,7 @@ int sl_psf_ft_init(sl_psf_ft *f, const sl_psf *p, sl_err *err)
             cap *= 2;
         }
         f->tab[i] = i ? hankel(&r, i * PSF_DK) / norm : 1;
-        quiet = fabs(f->tab[i]) < 1e-10 ? quiet + 1 : 0;
+        quiet = fabs(f->tab[i]) < PSF_CUT ? quiet + 1 : 0;
         f->nk = i + 1;
     }
     f->dk = PSF_DK;

@@ -25,7 +25,7 @@
  * sl_psf_profile, cut at the radius holding all but 1e-8 of the flux (or
  * where it falls below 1e-9 of its peak, for power-law wings) and
  * renormalized, on a uniform grid of |k| (cubic interpolation), to the |k|
- * where the transform falls below 1e-10; zero beyond. */
+ * where the transform falls below 1e-8; zero beyond. */
 #ifndef SL_FOURIER_H
 #define SL_FOURIER_H
 
@@ -56,7 +56,7 @@ typedef struct sl_psf_ft {
     double dk;        /* tabulated kinds: grid step */
     int nk;           /* grid points (0 .. (nk-1) dk) */
     double *tab;      /* P^ on the grid */
-    double k_max;     /* |k| beyond which |P^| < 1e-10 */
+    double k_max;     /* |k| beyond which |P^| < 1e-8 */
 } sl_psf_ft;
 
 /* Prepares the transform of a parametric PSF (pixel PSFs are drawn from

@@ -13,8 +13,9 @@
 #include "lensray.h"
 #include "stamp.h"
 
-/* Levels of 2 x 2 splitting of a sub-cell where lensed light is steep. */
-#define LENS_DEPTH 6
+/* Levels of 2 x 2 splitting of a sub-cell where lensed light is steep (two
+ * more for grids of 9 or more sub-cells per pixel: references). */
+#define LENS_DEPTH 4
 
 const sl_config_key sl_render_keys[] = {
     {"psf_model", SL_CFG_STR, "gaussian", 0, 0, 0,
@@ -364,7 +365,7 @@ static double sb_floor(const sl_scene *sc, const double *flux)
     double sky = INFINITY;
     for (int b = 0; b < sc->n_bands; b++)
         sky = fmin(sky, sc->sky[b]);
-    return fmin(1e-3 * sqrt(fmax(sky, 1)), 1e-7 * max_flux(sc, flux));
+    return fmin(1e-2 * sqrt(fmax(sky, 1)), 1e-7 * max_flux(sc, flux));
 }
 
 /* Draws a unit-flux stamp once per distinct PSF and adds it, times the
@@ -474,18 +475,19 @@ static int lensed_fine(sl_renderer *r, const sl_source *s, int box[3], int *ss, 
     int bw = x1 - x0, bh = y1 - y0;
     if (bw <= 0 || bh <= 0)
         return 0;
-    /* refinement to 2e-3 of the source's mean brightness within its
-     * half-light radius (or within a pixel, for sources smaller than one):
-     * the rule is exact for quadratics, so this bounds the error of what is
-     * not, kinks and cusps */
+    /* refinement to 0.09 / f^2 of the source's mean brightness within its
+     * half-light radius (or within a pixel, for sources smaller than one),
+     * so finer grids converge: the rule is exact for quadratics, so this
+     * bounds the error of what is not, kinks and cusps */
     double ae = fmin(src.a_disk * sqrt(fmax(src.q_disk, SL_GALAXY_Q_MIN)),
                      src.a_bulge * sqrt(fmax(src.q_bulge, SL_GALAXY_Q_MIN)));
-    double sb_ref = 1 / (M_PI * (ae * ae + 1)), tol = 2e-3 * sb_ref;
+    double sb_ref = 1 / (M_PI * (ae * ae + 1)), tol = 0.09 * sb_ref / (f * f);
     /* pixels darker than 1e-3 of that (or than the noise floor) keep their
      * light but not its layout within them: an error below 1e-4 of the peak */
     double dark = fmax(level, 1e-3 * sb_ref);
     float *tmp = r->fine;
-    if (sl_lens_integrate(&lens, &src, f, tol, dark, LENS_DEPTH, tmp, bw, bh, err) < 0)
+    int depth = f >= 9 ? LENS_DEPTH + 2 : LENS_DEPTH;
+    if (sl_lens_integrate(&lens, &src, f, tol, dark, depth, tmp, bw, bh, err) < 0)
         return -1;
     /* spread the (f bw)-wide rows into the (f n)-wide grid, last row first */
     int fw = f * bw, fh = f * bh;

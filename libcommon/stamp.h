@@ -8,7 +8,7 @@
  *     F(k) = sum_l H(k + 2 pi l) e^(-i (k + 2 pi l).d),
  *     H = G^ P^ sinc(kx/2) sinc(ky/2),
  * the sum over l in Z^2 running over every term with |k + 2 pi l| <= the
- * PSF's k_max (|P^| < 1e-10 beyond): the samples of G * P * pixel at pixel
+ * PSF's k_max (|P^| < 1e-8 beyond): the samples of G * P * pixel at pixel
  * centres, i.e. the exact pixel integrals, up to the light that wraps
  * around the stamp (the stamp holds the source out to where its surface
  * brightness falls below the caller's floor, plus the radius where the
