@@ -67,25 +67,29 @@ $(OUT)/heldout-lenses.slr:
 	@mkdir -p $(@D)
 	$(SIM) -n $(HELDOUT) -s 2000 -j $(J) --set lens_prob=1 -o $@
 
+# The whole cascade, pixels kept for the reconstruction score (--chi2).
 $(OUT)/heldout-est.slr: $(OUT)/heldout.slr $(MODELS)
-	$(BIN)/sl-encode -q -j $(J) --no-pixels $(USE) $< -o $@
+	$(BIN)/sl-encode -q -j $(J) $(USE) $< -o $@
 
 # Each lens factor as it was trained: at the true positions of true lenses.
 $(OUT)/heldout-lenses-est.slr: $(OUT)/heldout-lenses.slr $(MODELS)
 	$(BIN)/sl-encode -q -j $(J) --no-pixels --at truth $(USE) $< -o $@
 
 $(OUT)/calibration.txt: $(OUT)/heldout-est.slr
-	$(BIN)/sl-calibrate -q --min-snr 13.6 --plots $(OUT)/plots $< > $@.tmp && mv $@.tmp $@
+	$(BIN)/sl-calibrate -q --min-snr 13.6 --chi2 --plots $(OUT)/plots --json $(OUT)/calibration.json \
+	    $< > $@.tmp && mv $@.tmp $@
 
 $(OUT)/lens-calibration.txt: $(OUT)/heldout-lenses-est.slr
 	$(BIN)/sl-calibrate -q --plots $(OUT)/plots-lens $< > $@.tmp && mv $@.tmp $@
 
-# Reconstructions of a few lens systems with bright arcs: each PNG shows the
-# image, the image drawn from the estimated catalog, and the residual.
+# Reconstructions of lens systems with the brighter arcs of the prior (lensed
+# source flux 3000-10000 e-, about three galaxies per image, all of them lens
+# systems): each PNG shows the image, the image drawn from the estimated
+# catalog, and the residual, lens systems circled.
 $(OUT)/reconstructions/.done: $(MODELS)
 	@mkdir -p $(@D)
-	$(SIM) -n 6 -s 3000 --set width=64 --set height=64 --set density=4 --set star_prob=0 \
-	    --set lens_prob=1 --set src_flux_min=5000 --set src_flux_max=30000 | \
+	$(SIM) -n 6 -s 3000 --set density=7 --set star_prob=0 --set lens_prob=1 \
+	    --set src_flux_min=3000 | \
 	  $(BIN)/sl-encode -q $(USE) | \
 	  $(BIN)/sl-simulate -q --render --catalog estimate --noiseless --png $(@D) --compare \
 	    --mark-lenses -o /dev/null
@@ -103,12 +107,14 @@ $(OUT)/m2-catalog.fits: $(OUT)/data/frame-r.fits $(MODELS)
 
 report: $(OUT)/calibration.txt $(OUT)/lens-calibration.txt
 	@echo
-	@echo "== calibration on $(HELDOUT) held-out images (detection, star fluxes, positions)"
-	@sed -n '/^Detection/,/^$$/p;/^Coverage/,/^$$/p' $(OUT)/calibration.txt
+	@echo "== $(HELDOUT) held-out images, whole cascade: detection, lens finding, reconstruction"
+	@sed -n '/^Detection/,/^$$/p;/^Lens finding/,/^$$/p;/^Reconstruction/,/^$$/p' $(OUT)/calibration.txt
+	@echo "== sharpness beside coverage: R2 and posterior/prior 90% width, by SNR"
+	@sed -n '/^Sharpness/,/^$$/p;/^Coverage/,/^$$/p' $(OUT)/calibration.txt
 	@echo "== the lens factors at $(HELDOUT) lens-rich held-out images"
-	@sed -n '/^Coverage/,/^$$/p' $(OUT)/lens-calibration.txt
+	@sed -n '/^Coverage/,/^$$/p;/^Sharpness/,/^$$/p' $(OUT)/lens-calibration.txt
 	@echo "== made, in $(OUT)/:"
-	@echo "  models/*.slm               the five trained encoders (sl-cat --type model ...)"
+	@echo "  $(MODEL_DIR)/*.slm  the five encoders used (sl-cat --type model ...)"
 	@echo "  calibration.txt            detection, reliability, coverage, accuracy (sl-calibrate(1))"
 	@echo "  lens-calibration.txt       the same for the galaxy and lens factors, at true sources"
 	@echo "  plots/, plots-lens/        SVG figures: reliability, coverage, SBC, TARP, theta_E"
