@@ -110,8 +110,9 @@ void sl_catalog_pack(msgpack_packer *pk, const sl_catalog *c)
 {
     int nb = c->n_bands;
     float *buf = malloc(((size_t)c->n * nb + 1) * sizeof *buf);
-    msgpack_pack_map(pk, 1 + N_COLUMNS);
-    sl_pack_kv_int(pk, "n", c->n);
+    sl_map m;
+    sl_map_begin(&m, pk, "catalog", 1 + N_COLUMNS);
+    sl_map_int(&m, "n", c->n);
     for (size_t k = 0; k < N_COLUMNS; k++) {
         const column *col = &columns[k];
         size_t len = col->kind == COL_BANDS ? (size_t)c->n * nb : (size_t)c->n;
@@ -125,9 +126,10 @@ void sl_catalog_pack(msgpack_packer *pk, const sl_catalog *c)
                 for (int b = 0; b < nb; b++)
                     buf[(size_t)i * nb + b] = (float)((const double *)base)[b];
         }
-        sl_pack_kv_f32(pk, col->name, buf ? buf : (const float *)"", buf ? len : 0);
+        sl_map_f32(&m, col->name, buf ? buf : (const float *)"", buf ? len : 0);
     }
     free(buf);
+    sl_map_end(&m, NULL);
 }
 
 int sl_catalog_read(sl_catalog *c, const sl_record *rec, const char *key, int n_bands,

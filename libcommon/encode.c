@@ -98,24 +98,6 @@ static const sl_model *first_model(const sl_encoder *e)
     return NULL;
 }
 
-static int same_bands(const char (*a)[16], int na, const char (*b)[16], int nb)
-{
-    if (na != nb)
-        return 0;
-    for (int i = 0; i < na; i++)
-        if (strcmp(a[i], b[i]) != 0)
-            return 0;
-    return 1;
-}
-
-static void format_bands(const char (*bands)[16], int n, char *buf, size_t size)
-{
-    size_t len = 0;
-    buf[0] = 0;
-    for (int i = 0; i < n && len + 1 < size; i++)
-        len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? "," : "", bands[i]);
-}
-
 int sl_encoder_add_model(sl_encoder *e, const sl_record *rec, sl_err *err)
 {
     sl_model m;
@@ -129,12 +111,13 @@ int sl_encoder_add_model(sl_encoder *e, const sl_record *rec, sl_err *err)
         rc = sl_err_set(err, "%s: a second %s model", rec->file, sl_task_name(kind));
     else if (e->columns_ready)
         rc = sl_err_set(err, "%s: models must all be added before encoding", rec->file);
-    else if (other && !same_bands(m.bands, m.task.n_bands, other->bands, other->task.n_bands)) {
-        format_bands(m.bands, m.task.n_bands, a, sizeof a);
-        format_bands(other->bands, other->task.n_bands, b, sizeof b);
+    else if (other &&
+             !sl_image_same_bands(m.bands, m.task.n_bands, other->bands, other->task.n_bands)) {
+        sl_image_format_bands(m.bands, m.task.n_bands, ",", a, sizeof a);
+        sl_image_format_bands(other->bands, other->task.n_bands, ",", b, sizeof b);
         rc = sl_err_set(err, "%s: %s model for bands %s, the %s model for %s", rec->file,
                         sl_task_name(kind), a, sl_task_name(other->task.kind), b);
-    } else if (other && fabs(m.pixel_scale / other->pixel_scale - 1) > SL_ENCODE_SCALE_TOL)
+    } else if (other && !sl_image_same_scale(m.pixel_scale, other->pixel_scale))
         rc = sl_err_set(err, "%s: %s model for pixel scale %g arcsec, the %s model for %g",
                         rec->file, sl_task_name(kind), m.pixel_scale,
                         sl_task_name(other->task.kind), other->pixel_scale);
@@ -187,13 +170,13 @@ int sl_encoder_check(const sl_encoder *e, const sl_image *img, sl_err *err)
     if (!m)
         return sl_err_set(err, "no models");
     char a[256], b[256];
-    if (!same_bands(img->bands, img->n_bands, m->bands, m->task.n_bands)) {
-        format_bands(img->bands, img->n_bands, a, sizeof a);
-        format_bands(m->bands, m->task.n_bands, b, sizeof b);
+    if (!sl_image_same_bands(img->bands, img->n_bands, m->bands, m->task.n_bands)) {
+        sl_image_format_bands(img->bands, img->n_bands, ",", a, sizeof a);
+        sl_image_format_bands(m->bands, m->task.n_bands, ",", b, sizeof b);
         return sl_err_set(err, "image %lld has bands %s, the models %s", (long long)img->id, a,
                           b);
     }
-    if (fabs(img->pixel_scale / m->pixel_scale - 1) > SL_ENCODE_SCALE_TOL)
+    if (!sl_image_same_scale(img->pixel_scale, m->pixel_scale))
         return sl_err_set(err, "image %lld has pixel scale %g arcsec, the models %g",
                           (long long)img->id, img->pixel_scale, m->pixel_scale);
     if (img->is_patch && img->border < sl_encoder_border(e))
@@ -410,21 +393,10 @@ static float *input_buffer(sl_encoder *e, size_t floats, sl_err *err)
     return e->input;
 }
 
-/* The interior of an image, clipped to its parent, in its own pixels. */
-static void interior(const sl_image *img, int *x0, int *y0, int *x1, int *y1)
-{
-    *x0 = img->border;
-    *y0 = img->border;
-    int xe = img->width - img->border, ye = img->height - img->border;
-    int px = img->parent_width - img->x0, py = img->parent_height - img->y0;
-    *x1 = xe < px ? xe : px;
-    *y1 = ye < py ? ye : py;
-}
-
 static int in_interior(const sl_image *img, double x, double y)
 {
     int ix0, iy0, ix1, iy1;
-    interior(img, &ix0, &iy0, &ix1, &iy1);
+    sl_image_interior(img, &ix0, &iy0, &ix1, &iy1);
     return x >= ix0 && x < ix1 && y >= iy0 && y < iy1;
 }
 
@@ -455,7 +427,7 @@ static int detect(sl_encoder *e, sl_task_kind kind, const sl_image *img, const f
         return sl_err_set(err, "the %s model has %d outputs per tile, more than supported",
                           sl_task_name(kind), t->n_outputs);
     int ix0, iy0, ix1, iy1;
-    interior(img, &ix0, &iy0, &ix1, &iy1);
+    sl_image_interior(img, &ix0, &iy0, &ix1, &iy1);
     if (ix0 >= ix1 || iy0 >= iy1)
         return 0;
     int X0 = img->x0 + ix0, Y0 = img->y0 + iy0;

@@ -3,38 +3,38 @@
 #include <math.h>
 #include <string.h>
 
-uint32_t sl_model_pack_keys(msgpack_packer *pk, const sl_model *m, const float *params,
+uint32_t sl_model_pack_keys(sl_map *rec, const sl_model *m, const float *params,
                             const float *state)
 {
     const sl_task *t = &m->task;
-    sl_pack_kv_str(pk, "task", sl_task_name(t->kind));
-    sl_pack_kv_int(pk, "tile", t->tile);
-    sl_pack_kv_int(pk, "border", t->border);
-    sl_pack_kv_int(pk, "patch_tiles", t->patch_tiles);
-    sl_pack_kv_int(pk, "cutout", t->cutout);
-    sl_pack_str(pk, "bands");
+    sl_map_str(rec, "task", sl_task_name(t->kind));
+    sl_map_int(rec, "tile", t->tile);
+    sl_map_int(rec, "border", t->border);
+    sl_map_int(rec, "patch_tiles", t->patch_tiles);
+    sl_map_int(rec, "cutout", t->cutout);
+    msgpack_packer *pk = sl_map_key(rec, "bands");
     msgpack_pack_array(pk, t->n_bands);
     for (int b = 0; b < t->n_bands; b++)
         sl_pack_str(pk, m->bands[b]);
-    sl_pack_kv_int(pk, "ref_band", t->ref_band);
-    sl_pack_kv_num(pk, "pixel_scale", m->pixel_scale);
-    sl_pack_kv_str(pk, "normalization", SL_MODEL_NORMALIZATION);
+    sl_map_int(rec, "ref_band", t->ref_band);
+    sl_map_num(rec, "pixel_scale", m->pixel_scale);
+    sl_map_str(rec, "normalization", SL_MODEL_NORMALIZATION);
     /* The factors, so that a reader can interpret the outputs without this code. */
-    sl_pack_str(pk, "factors");
-    msgpack_pack_array(pk, t->n_factors);
+    msgpack_pack_array(sl_map_key(rec, "factors"), t->n_factors);
     for (int f = 0; f < t->n_factors; f++) {
         char spec[512];
         sl_family_format(&t->factor[f].fam, spec, sizeof spec);
-        msgpack_pack_map(pk, 4);
-        sl_pack_kv_str(pk, "name", t->factor[f].name);
-        sl_pack_kv_str(pk, "family", spec);
-        sl_pack_kv_int(pk, "output", t->factor[f].out);
-        sl_pack_kv_int(pk, "target", t->factor[f].target);
+        sl_map fm;
+        sl_map_within(rec, &fm, "factors", 4);
+        sl_map_str(&fm, "name", t->factor[f].name);
+        sl_map_str(&fm, "family", spec);
+        sl_map_int(&fm, "output", t->factor[f].out);
+        sl_map_int(&fm, "target", t->factor[f].target);
+        sl_map_end(&fm, NULL);
     }
-    sl_pack_str(pk, "architecture");
-    sl_nn_pack(m->net, pk);
-    sl_pack_kv_f32(pk, "params", params, sl_nn_n_params(m->net));
-    sl_pack_kv_f32(pk, "state", state, sl_nn_n_state(m->net));
+    sl_nn_pack(m->net, sl_map_key(rec, "architecture"));
+    sl_map_f32(rec, "params", params, sl_nn_n_params(m->net));
+    sl_map_f32(rec, "state", state, sl_nn_n_state(m->net));
     return SL_MODEL_N_KEYS;
 }
 

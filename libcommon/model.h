@@ -25,9 +25,9 @@ typedef struct sl_model {
     int width;  /* base channel count of the default architecture */
 } sl_model;
 
-/* Packs the keys shared by model and checkpoint records (task through
- * weights) into pk: returns how many key/value pairs it wrote. */
-uint32_t sl_model_pack_keys(msgpack_packer *pk, const sl_model *m, const float *params,
+/* Writes the keys shared by model and checkpoint records (task through
+ * weights) into rec: returns how many it wrote (SL_MODEL_N_KEYS). */
+uint32_t sl_model_pack_keys(sl_map *rec, const sl_model *m, const float *params,
                             const float *state);
 #define SL_MODEL_N_KEYS 13
 

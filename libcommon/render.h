@@ -47,6 +47,9 @@ void sl_scene_free(sl_scene *s);
  * `psf` key when present), keeping the configured values for what the record
  * lacks.  s must hold a scene made by sl_scene_from_config. */
 int sl_scene_from_image(sl_scene *s, const sl_image *img, const sl_record *rec, sl_err *err);
+/* The other way: the image record a scene and its pixels make (whole, id),
+ * for sl_image_pack.  img borrows pixels; it owns nothing to free. */
+void sl_scene_to_image(const sl_scene *s, int64_t id, const float *pixels, sl_image *img);
 /* Non-zero when two scenes need different renderers (size, bands, PSFs). */
 int sl_scene_differs(const sl_scene *a, const sl_scene *b);
 void sl_scene_copy(sl_scene *dst, const sl_scene *src);

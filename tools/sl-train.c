@@ -173,11 +173,8 @@ static void feeder_close(feeder *f)
 static void check_like_model(const sl_image *img, const sl_record *rec)
 {
     const sl_model *m = model_of_feed;
-    int same = img->n_bands == m->task.n_bands &&
-               fabs(img->pixel_scale - m->pixel_scale) <= 1e-6 * m->pixel_scale;
-    for (int b = 0; same && b < img->n_bands; b++)
-        same = strcmp(img->bands[b], m->bands[b]) == 0;
-    if (!same)
+    if (!sl_image_same_bands(img->bands, img->n_bands, m->bands, m->task.n_bands) ||
+        !sl_image_same_scale(img->pixel_scale, m->pixel_scale))
         sl_die("%s: record %ld: bands or pixel scale (%d bands, %g\"/pixel) differ from the first "
                "image's (%d bands starting %s, %g\"/pixel): one model is for one kind of image",
                rec->file, rec->num, img->n_bands, img->pixel_scale, m->task.n_bands, m->bands[0],
@@ -315,20 +312,22 @@ typedef struct trainer {
     size_t prior_len;
 } trainer;
 
-static void pack_history(msgpack_packer *pk, const history *h)
+static void pack_history(sl_map *rec, const history *h)
 {
-    msgpack_pack_map(pk, 3);
-    sl_pack_kv_nums(pk, "step", h->step, (size_t)h->n);
-    sl_pack_kv_nums(pk, "loss", h->loss, (size_t)h->n);
-    sl_pack_kv_nums(pk, "val_loss", h->val, (size_t)h->n);
+    sl_map m;
+    sl_map_nest(rec, "history", &m, 3);
+    sl_map_nums(&m, "step", h->step, (size_t)h->n);
+    sl_map_nums(&m, "loss", h->loss, (size_t)h->n);
+    sl_map_nums(&m, "val_loss", h->val, (size_t)h->n);
+    sl_map_end(&m, NULL);
 }
 
 /* The configuration of the sl-simulate run the data came from: the input
  * header itself, or the first sl-simulate in its provenance (when stages such
  * as sl-tile sit between); nil when there is none. */
-static void pack_prior(msgpack_packer *pk, const trainer *tr)
+static void pack_prior(sl_map *rec, const trainer *tr)
 {
-    sl_pack_str(pk, "prior");
+    msgpack_packer *pk = sl_map_key(rec, "prior");
     const msgpack_object *cfg = NULL;
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
@@ -372,15 +371,16 @@ static void write_model(trainer *tr, const char *path, sl_reader **in, int n_in)
 {
     sl_writer *w = open_output(path, in, n_in);
     int use_best = tr->best_step >= 0;
-    msgpack_packer *pk = sl_writer_begin(w, "model", 1 + SL_MODEL_N_KEYS + 5);
-    sl_model_pack_keys(pk, &tr->model, use_best ? tr->best_params : sl_nn_params(tr->model.net),
+    sl_map m;
+    sl_writer_begin(w, &m, "model", 1 + SL_MODEL_N_KEYS + 5);
+    sl_model_pack_keys(&m, &tr->model, use_best ? tr->best_params : sl_nn_params(tr->model.net),
                        use_best ? tr->best_state : sl_nn_state(tr->model.net));
-    pack_prior(pk, tr);
-    sl_pack_kv_int(pk, "steps", tr->step);
-    sl_pack_kv_int(pk, "best_step", use_best ? tr->best_step : tr->step);
-    sl_pack_kv_num(pk, "best_val_loss", use_best ? tr->best_val : NAN);
-    sl_pack_str(pk, "history");
-    pack_history(pk, &tr->hist);
+    pack_prior(&m, tr);
+    sl_map_int(&m, "steps", tr->step);
+    sl_map_int(&m, "best_step", use_best ? tr->best_step : tr->step);
+    sl_map_num(&m, "best_val_loss", use_best ? tr->best_val : NAN);
+    pack_history(&m, &tr->hist);
+    sl_cli_record_end(w, &m);
     sl_cli_output_close(w, NULL, 0);
 }
 
@@ -389,20 +389,21 @@ static void write_checkpoint(trainer *tr, const char *path)
 {
     sl_writer *w = open_output(path, NULL, 0);
     size_t np = sl_nn_n_params(tr->model.net), ns = sl_nn_n_state(tr->model.net);
-    msgpack_packer *pk = sl_writer_begin(w, "checkpoint", 1 + SL_MODEL_N_KEYS + 11);
-    sl_model_pack_keys(pk, &tr->model, sl_nn_params(tr->model.net), sl_nn_state(tr->model.net));
-    sl_pack_kv_int(pk, "step", tr->step);
-    sl_pack_kv_f32(pk, "adam_m", tr->adam.m, np);
-    sl_pack_kv_f32(pk, "adam_v", tr->adam.v, np);
-    sl_pack_kv_int(pk, "adam_step", tr->adam.step);
-    sl_pack_kv_int(pk, "best_step", tr->best_step);
-    sl_pack_kv_num(pk, "best_val_loss", tr->best_val);
-    sl_pack_kv_f32(pk, "best_params", tr->best_params, tr->best_step >= 0 ? np : 0);
-    sl_pack_kv_f32(pk, "best_state", tr->best_state, tr->best_step >= 0 ? ns : 0);
-    sl_pack_kv_num(pk, "loss_ema", tr->loss_ema);
-    sl_pack_kv_int(pk, "bad_evals", tr->bad_evals);
-    sl_pack_str(pk, "history");
-    pack_history(pk, &tr->hist);
+    sl_map m;
+    sl_writer_begin(w, &m, "checkpoint", 1 + SL_MODEL_N_KEYS + 11);
+    sl_model_pack_keys(&m, &tr->model, sl_nn_params(tr->model.net), sl_nn_state(tr->model.net));
+    sl_map_int(&m, "step", tr->step);
+    sl_map_f32(&m, "adam_m", tr->adam.m, np);
+    sl_map_f32(&m, "adam_v", tr->adam.v, np);
+    sl_map_int(&m, "adam_step", tr->adam.step);
+    sl_map_int(&m, "best_step", tr->best_step);
+    sl_map_num(&m, "best_val_loss", tr->best_val);
+    sl_map_f32(&m, "best_params", tr->best_params, tr->best_step >= 0 ? np : 0);
+    sl_map_f32(&m, "best_state", tr->best_state, tr->best_step >= 0 ? ns : 0);
+    sl_map_num(&m, "loss_ema", tr->loss_ema);
+    sl_map_int(&m, "bad_evals", tr->bad_evals);
+    pack_history(&m, &tr->hist);
+    sl_cli_record_end(w, &m);
     sl_cli_output_close(w, NULL, 0);
 }
 
