@@ -39,6 +39,7 @@
 #include <stdio.h>
 
 #include "calib.h"
+#include "estimate.h"
 #include "family.h"
 #include "image.h"
 #include "record.h"
@@ -101,6 +102,7 @@ typedef struct sl_calib_param {
     int coord;       /* SL_PK_LENS: coordinate of the joint normal */
     sl_transform tr;
     double period;   /* pi for position angles: point errors wrap */
+    const sl_estimate_param *schema; /* its row of the estimate schema */
     int ratio;       /* a ratio scale: fractional metrics apply */
     /* Column indices in the current record's tables. */
     int c_mean, c_q16, c_q50, c_q84, c_mu, c_sigma, c_truth;
