@@ -223,7 +223,7 @@ static int add_one(sl_calib_run *r, int i, const sl_table *est, const sl_table *
     /* Draws for the k-th evaluation of parameter i: the same whatever
      * else the stream holds. */
     sl_rng rng;
-    sl_rng_init(&rng, r->opt.seed, (uint64_t)p->pit.n, (uint16_t)(16 + i));
+    sl_rng_init(&rng, r->opt.seed, (uint64_t)p->pit.n, (uint16_t)(SL_RNG_CALIBRATE_PARAM + i));
     int rc = sl_vec_push(&p->truth, v, err);
     rc |= sl_vec_push(&p->mean, sl_calib_at(est, p->c_mean, e, p->elem), err);
     rc |= sl_vec_push(&p->q16, sl_calib_at(est, p->c_q16, e, p->elem), err);

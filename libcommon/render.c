@@ -615,8 +615,8 @@ void sl_render_noise(const sl_scene *s, float *img, uint64_t seed, uint64_t inde
 {
     /* Read noise has its own stream, so turning it on leaves the Poisson draws as they were. */
     sl_rng r, rr;
-    sl_rng_init(&r, seed, index, SL_STREAM_NOISE);
-    sl_rng_init(&rr, seed, index, SL_STREAM_READ_NOISE);
+    sl_rng_init(&r, seed, index, SL_RNG_NOISE);
+    sl_rng_init(&rr, seed, index, SL_RNG_READ_NOISE);
     size_t plane = (size_t)s->width * s->height;
     for (int b = 0; b < s->n_bands; b++) {
         float *band = img + b * plane;

@@ -77,7 +77,8 @@ int sl_render_expected(sl_renderer *r, const sl_catalog *cat, float *out, sl_err
 void sl_render_metrics(const sl_renderer *r, const float *expected, sl_catalog *cat);
 
 /* Replaces an expected image by a noisy draw from it, from the random stream
- * (seed, index, SL_STREAM_NOISE). */
+ * (seed, index, SL_RNG_NOISE), and read noise from (seed, index,
+ * SL_RNG_READ_NOISE). */
 void sl_render_noise(const sl_scene *s, float *img, uint64_t seed, uint64_t index);
 
 #endif
