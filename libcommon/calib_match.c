@@ -169,21 +169,22 @@ static int snr_norm(const sl_calib_run *r, const sl_record *rec, const sl_image 
     return 0;
 }
 
-static int read_catalog_meta(const sl_calib_run *r, const sl_record *rec, rec_meta *m,
-                             sl_err *err)
+/* A catalog record (sl-merge) begins as image records do: image.c reads it. */
+static int read_catalog_meta(const sl_calib_run *r, const sl_record *rec, sl_image *img,
+                             rec_meta *m, sl_err *err)
 {
-    if (sl_image_read_bands(rec, m->bands, &m->n_bands, err) < 0)
+    if (sl_image_read_meta(img, rec, err) < 0)
         return -1;
-    double zp[SL_MAX_BANDS];
-    m->has_zero_point = sl_rec_get(rec, "zero_point") != NULL;
-    if (m->has_zero_point && sl_rec_nums(rec, "zero_point", zp, (size_t)m->n_bands, err) < 0)
-        return -1;
-    m->zero_point = m->has_zero_point ? zp[r->ref_band < m->n_bands ? r->ref_band : 0] : 0;
+    m->n_bands = img->n_bands;
+    memcpy(m->bands, img->bands, sizeof m->bands);
+    m->has_zero_point = img->has_zero_point;
+    m->zero_point = m->has_zero_point ? img->zero_point[r->ref_band < m->n_bands ? r->ref_band : 0]
+                                      : 0;
+    m->pixel_scale = img->pixel_scale;
     /* A merged catalog is in its parent's pixels and holds only interiors. */
     m->xlo = m->ylo = -INFINITY;
     m->xhi = m->yhi = INFINITY;
     m->snr_norm = NAN;
-    m->pixel_scale = obj_num(sl_rec_get(rec, "pixel_scale"));
     if (r->opt.min_snr > 0)
         return sl_rec_fail(rec, "psf", err, "missing: a catalog record has no PSF or "
                                             "background for --min-snr (calibrate the image "
@@ -416,7 +417,7 @@ static int take_meta(sl_calib_run *r, const sl_record *rec, sl_image *img, sl_ta
     if (sl_table_read(est, rec, "estimate", err) < 0 || sl_table_read(tru, rec, "truth", err) < 0)
         return -1;
     int first = r->n_bands < 0, image = !strcmp(rec->type, "image");
-    if ((image ? read_image_meta(r, rec, img, m, err) : read_catalog_meta(r, rec, m, err)) < 0 ||
+    if ((image ? read_image_meta(r, rec, img, m, err) : read_catalog_meta(r, rec, img, m, err)) < 0 ||
         check_bands(r, rec, m, err) < 0)
         return -1;
     /* now that the reference band is known */

@@ -7,6 +7,7 @@
 void sl_catrecord_init(sl_catrecord *c)
 {
     memset(c, 0, sizeof *c);
+    sl_image_init(&c->img);
     c->key = "estimate";
     sl_table_init(&c->est);
     sl_table_init(&c->truth);
@@ -23,6 +24,7 @@ static void free_samples(sl_catrecord *c)
 
 void sl_catrecord_free(sl_catrecord *c)
 {
+    sl_image_free(&c->img);
     sl_table_free(&c->est);
     sl_table_free(&c->truth);
     free_samples(c);
@@ -42,32 +44,11 @@ int sl_catrecord_n_samples(const sl_record *rec, int *n, sl_err *err)
     return 0;
 }
 
-/* The image the catalog is of: the keys it shares with image records. */
-static int read_frame(sl_catrecord *c, const sl_record *rec, sl_err *err)
-{
-    int64_t v;
-    if (sl_rec_int(rec, "id", INT64_MIN, INT64_MAX, &c->id, err) < 0 ||
-        sl_rec_int(rec, "width", 1, SL_MAX_SIDE, &v, err) < 0)
-        return -1;
-    c->width = (int)v;
-    if (sl_rec_int(rec, "height", 1, SL_MAX_SIDE, &v, err) < 0)
-        return -1;
-    c->height = (int)v;
-    if (sl_image_read_bands(rec, c->bands, &c->n_bands, err) < 0 ||
-        sl_rec_num(rec, "pixel_scale", &c->pixel_scale, err) < 0)
-        return -1;
-    c->has_zero_point = sl_rec_get(rec, "zero_point") != NULL;
-    if (c->has_zero_point &&
-        sl_rec_nums(rec, "zero_point", c->zero_point, (size_t)c->n_bands, err) < 0)
-        return -1;
-    return 0;
-}
-
 int sl_catrecord_read(sl_catrecord *c, const sl_record *rec, const char *key, sl_err *err)
 {
     free_samples(c);
     c->key = key;
-    if (read_frame(c, rec, err) < 0 || sl_table_read(&c->est, rec, key, err) < 0)
+    if (sl_image_read_meta(&c->img, rec, err) < 0 || sl_table_read(&c->est, rec, key, err) < 0)
         return -1;
     c->has_truth = strcmp(key, "truth") != 0 && sl_rec_get(rec, "truth") != NULL;
     if (c->has_truth && sl_table_read(&c->truth, rec, "truth", err) < 0)
@@ -92,23 +73,17 @@ int sl_catrecord_read(sl_catrecord *c, const sl_record *rec, const char *key, sl
 int sl_catrecord_write(sl_writer *w, const sl_catrecord *c, sl_err *err)
 {
     sl_map m;
+    const sl_image *img = &c->img;
     sl_writer_begin(w, &m, "catalog",
-                    7 + c->has_zero_point + c->has_truth + (c->n_samples > 0));
-    sl_map_int(&m, "id", c->id);
-    sl_map_int(&m, "width", c->width);
-    sl_map_int(&m, "height", c->height);
-    msgpack_packer *pk = sl_map_key(&m, "bands");
-    msgpack_pack_array(pk, (uint32_t)c->n_bands);
-    for (int b = 0; b < c->n_bands; b++)
-        sl_pack_str(pk, c->bands[b]);
-    sl_map_num(&m, "pixel_scale", c->pixel_scale);
-    if (c->has_zero_point)
-        sl_map_nums(&m, "zero_point", c->zero_point, (size_t)c->n_bands);
+                    7 + (img->has_zero_point != 0) + c->has_truth + (c->n_samples > 0));
+    sl_image_pack_frame(&m, img);
+    if (img->has_zero_point)
+        sl_map_nums(&m, "zero_point", img->zero_point, (size_t)img->n_bands);
     sl_table_pack(sl_map_key(&m, c->key), &c->est);
     if (c->has_truth)
         sl_table_pack(sl_map_key(&m, "truth"), &c->truth);
     if (c->n_samples) {
-        pk = sl_map_key(&m, "samples");
+        msgpack_packer *pk = sl_map_key(&m, "samples");
         msgpack_pack_array(pk, (uint32_t)c->n_samples);
         for (int k = 0; k < c->n_samples; k++)
             sl_table_pack(pk, &c->samples[k]);

@@ -29,12 +29,9 @@
 #define SL_CATRECORD_MAX_SAMPLES 65536
 
 typedef struct sl_catrecord {
-    int64_t id;
-    int width, height, n_bands;
-    char bands[SL_MAX_BANDS][16];
-    double pixel_scale;
-    int has_zero_point;
-    double zero_point[SL_MAX_BANDS];
+    /* The parent image, without pixels: id, size, bands, pixel scale, zero
+     * point (read and written by image.c, as in image records). */
+    sl_image img;
     const char *key;  /* the key of est: "estimate" or "truth" (not owned) */
     sl_table est;
     int has_truth;    /* a truth table beside est (never when key is truth) */

@@ -122,7 +122,8 @@ static int read_header_fields(sl_image *img, const sl_record *rec, size_t *n_pix
     if (sl_rec_int(rec, "height", 1, SL_MAX_SIDE, &v, err) < 0)
         return -1;
     img->height = (int)v;
-    if (sl_image_read_bands(rec, img->bands, &img->n_bands, err) < 0 || sl_rec_num(rec, "pixel_scale", &img->pixel_scale, err) < 0)
+    if (sl_image_read_bands(rec, img->bands, &img->n_bands, err) < 0 ||
+        sl_rec_num(rec, "pixel_scale", &img->pixel_scale, err) < 0)
         return -1;
     if (!(img->pixel_scale > 0 && img->pixel_scale < 3600))
         return sl_rec_fail(rec, "pixel_scale", err, "%g arcsec is out of range (0, 3600)",
@@ -229,9 +230,8 @@ uint32_t sl_image_n_keys(const sl_image *img)
     return 8 + (img->has_zero_point != 0) + (img->has_gain != 0) + (img->is_patch ? 8 : 0);
 }
 
-void sl_image_pack(sl_map *rec, const sl_image *img)
+void sl_image_pack_frame(sl_map *rec, const sl_image *img)
 {
-    size_t n = (size_t)img->width * img->height * img->n_bands;
     sl_map_int(rec, "id", img->id);
     sl_map_int(rec, "width", img->width);
     sl_map_int(rec, "height", img->height);
@@ -240,6 +240,12 @@ void sl_image_pack(sl_map *rec, const sl_image *img)
     for (int b = 0; b < img->n_bands; b++)
         sl_pack_str(pk, img->bands[b]);
     sl_map_num(rec, "pixel_scale", img->pixel_scale);
+}
+
+void sl_image_pack(sl_map *rec, const sl_image *img)
+{
+    size_t n = (size_t)img->width * img->height * img->n_bands;
+    sl_image_pack_frame(rec, img);
     sl_map_str(rec, "units", "electrons");
     sl_map_f32(rec, "pixels", img->pixels, n);
     if (img->background_map)

@@ -65,6 +65,9 @@ int sl_image_check(const sl_record *rec, sl_err *err);
  * parent_height).  sl_image_n_keys counts both, for the record's promise. */
 uint32_t sl_image_n_keys(const sl_image *img);
 void sl_image_pack(sl_map *rec, const sl_image *img);
+/* The five keys every record about an image begins with (image, catalog):
+ * id, width, height, bands, pixel_scale. */
+void sl_image_pack_frame(sl_map *rec, const sl_image *img);
 void sl_image_pack_patch(sl_map *rec, const sl_image *img);
 
 /* Starts an image record that copies in, an image record read, but for the

@@ -126,7 +126,7 @@ static void rehash(void)
     if (!(all.slot = calloc(all.n_slots, sizeof *all.slot)))
         sl_die("out of memory");
     for (int i = 0; i < all.n; i++) {
-        size_t s = slot_of(all.p[i].cat.id);
+        size_t s = slot_of(all.p[i].cat.img.id);
         while (all.slot[s])
             s = (s + 1) & (all.n_slots - 1);
         all.slot[s] = i + 1;
@@ -140,7 +140,7 @@ static parent *parent_get(int64_t id, int *is_new)
         rehash();
     size_t s = slot_of(id);
     for (; all.slot[s]; s = (s + 1) & (all.n_slots - 1))
-        if (all.p[all.slot[s] - 1].cat.id == id) {
+        if (all.p[all.slot[s] - 1].cat.img.id == id) {
             *is_new = 0;
             return &all.p[all.slot[s] - 1];
         }
@@ -151,7 +151,7 @@ static parent *parent_get(int64_t id, int *is_new)
     memset(p, 0, sizeof *p);
     sl_catrecord_init(&p->cat);
     p->cat.key = opt.key;
-    p->cat.id = id;
+    p->cat.img.id = id;
     all.slot[s] = ++all.n;
     *is_new = 1;
     return p;
@@ -170,32 +170,32 @@ static void check_same_parent(const parent *p, const sl_record *rec, const sl_im
 {
     if (from != FROM_PATCHES || p->from != FROM_PATCHES)
         sl_die("%s: record %ld: image %lld appears twice (first at %s: record %ld)", rec->file,
-               rec->num, (long long)p->cat.id, p->file, p->num);
+               rec->num, (long long)p->cat.img.id, p->file, p->num);
     if (img->patches != p->patches)
         sl_die("%s: record %ld: key 'patches': %d, but the first patch of parent %lld (%s: "
-               "record %ld) says %d", rec->file, rec->num, img->patches, (long long)p->cat.id,
+               "record %ld) says %d", rec->file, rec->num, img->patches, (long long)p->cat.img.id,
                p->file, p->num, p->patches);
-    if (img->parent_width != p->cat.width || img->parent_height != p->cat.height)
+    if (img->parent_width != p->cat.img.width || img->parent_height != p->cat.img.height)
         sl_die("%s: record %ld: key 'parent_width': %d x %d pixels, but the first patch of "
                "parent %lld (%s: record %ld) says %d x %d", rec->file, rec->num,
-               img->parent_width, img->parent_height, (long long)p->cat.id, p->file, p->num,
-               p->cat.width, p->cat.height);
-    if (!sl_image_same_bands(p->cat.bands, p->cat.n_bands, img->bands, img->n_bands)) {
+               img->parent_width, img->parent_height, (long long)p->cat.img.id, p->file, p->num,
+               p->cat.img.width, p->cat.img.height);
+    if (!sl_image_same_bands(p->cat.img.bands, p->cat.img.n_bands, img->bands, img->n_bands)) {
         char a[300], b[300];
         sl_image_format_bands(img->bands, img->n_bands, " ", a, sizeof a);
-        sl_image_format_bands(p->cat.bands, p->cat.n_bands, " ", b, sizeof b);
+        sl_image_format_bands(p->cat.img.bands, p->cat.img.n_bands, " ", b, sizeof b);
         sl_die("%s: record %ld: key 'bands': %s, but the first patch of parent %lld (%s: "
-               "record %ld) has %s", rec->file, rec->num, a, (long long)p->cat.id, p->file, p->num, b);
+               "record %ld) has %s", rec->file, rec->num, a, (long long)p->cat.img.id, p->file, p->num, b);
     }
-    if (!sl_image_same_scale(img->pixel_scale, p->cat.pixel_scale))
+    if (!sl_image_same_scale(img->pixel_scale, p->cat.img.pixel_scale))
         sl_die("%s: record %ld: key 'pixel_scale': %g, but the first patch of parent %lld (%s: "
-               "record %ld) has %g", rec->file, rec->num, img->pixel_scale, (long long)p->cat.id,
-               p->file, p->num, p->cat.pixel_scale);
+               "record %ld) has %g", rec->file, rec->num, img->pixel_scale, (long long)p->cat.img.id,
+               p->file, p->num, p->cat.img.pixel_scale);
     int has_truth = carries_truth(rec);
     if (has_truth != p->cat.has_truth)
         sl_die("%s: record %ld: key 'truth': %s, but the first patch of parent %lld (%s: "
                "record %ld) %s one", rec->file, rec->num, has_truth ? "present" : "missing",
-               (long long)p->cat.id, p->file, p->num, p->cat.has_truth ? "has" : "has not");
+               (long long)p->cat.img.id, p->file, p->num, p->cat.has_truth ? "has" : "has not");
 }
 
 /* ---- Completing each parent ------------------------------------------------- */
@@ -218,14 +218,14 @@ static void complete(parent *p)
     for (int i = 1; i < p->n_pieces; i++)
         if (p->pieces[i].patch == p->pieces[i - 1].patch)
             sl_die("%s: record %ld: parent %lld, patch %d appears twice (first at %s: record "
-                   "%ld)", p->pieces[i].file, p->pieces[i].num, (long long)p->cat.id,
+                   "%ld)", p->pieces[i].file, p->pieces[i].num, (long long)p->cat.img.id,
                    p->pieces[i].patch, p->pieces[i - 1].file, p->pieces[i - 1].num);
     if (p->n_pieces < p->patches) {
         int missing = 0;
         for (int i = 0; i < p->n_pieces && p->pieces[i].patch == i; i++)
             missing = i + 1;
         sl_die("parent %lld: patch %d of %d is missing (%d of %d missing in all)",
-               (long long)p->cat.id, missing, p->patches, p->patches - p->n_pieces, p->patches);
+               (long long)p->cat.img.id, missing, p->patches, p->patches - p->n_pieces, p->patches);
     }
     sl_err err;
     for (int i = 0; i < p->n_pieces; i++) {
@@ -322,13 +322,13 @@ static void add_image(const sl_record *rec, sl_image *img, sl_table *scratch)
         p->from = from;
         p->file = rec->file;
         p->num = rec->num;
-        p->cat.width = img->parent_width;
-        p->cat.height = img->parent_height;
-        p->cat.n_bands = img->n_bands;
-        memcpy(p->cat.bands, img->bands, sizeof p->cat.bands);
-        p->cat.pixel_scale = img->pixel_scale;
-        p->cat.has_zero_point = img->has_zero_point;
-        memcpy(p->cat.zero_point, img->zero_point, sizeof p->cat.zero_point);
+        p->cat.img.width = img->parent_width;
+        p->cat.img.height = img->parent_height;
+        p->cat.img.n_bands = img->n_bands;
+        memcpy(p->cat.img.bands, img->bands, sizeof p->cat.img.bands);
+        p->cat.img.pixel_scale = img->pixel_scale;
+        p->cat.img.has_zero_point = img->has_zero_point;
+        memcpy(p->cat.img.zero_point, img->zero_point, sizeof p->cat.img.zero_point);
         p->patches = img->patches;
         p->cat.has_truth = carries_truth(rec);
         p->cat.n_samples = n_samples_of(rec);
@@ -337,7 +337,7 @@ static void add_image(const sl_record *rec, sl_image *img, sl_table *scratch)
     }
     if (n_samples_of(rec) != p->cat.n_samples)
         sl_die("%s: record %ld: key 'samples': %d posterior samples, the first patch of parent "
-               "%lld has %d", rec->file, rec->num, n_samples_of(rec), (long long)p->cat.id,
+               "%lld has %d", rec->file, rec->num, n_samples_of(rec), (long long)p->cat.img.id,
                p->cat.n_samples);
     if (sl_vec_grow((void **)&p->pieces, &p->cap_pieces, (size_t)p->n_pieces + 1,
                     sizeof *p->pieces, &err) < 0)
@@ -345,7 +345,7 @@ static void add_image(const sl_record *rec, sl_image *img, sl_table *scratch)
     if (p->merged) { /* complete already, so this patch came before */
         const piece *first = &p->pieces[img->patch];
         sl_die("%s: record %ld: parent %lld, patch %d appears twice (first at %s: record %ld)",
-               rec->file, rec->num, (long long)p->cat.id, img->patch, first->file, first->num);
+               rec->file, rec->num, (long long)p->cat.img.id, img->patch, first->file, first->num);
     }
     piece *pc = &p->pieces[p->n_pieces++];
     *pc = (piece){.patch = img->patch, .seq = all.seq++, .file = rec->file, .num = rec->num};
@@ -395,7 +395,7 @@ static void add_catalog(const sl_record *rec)
 static int by_id(const void *a, const void *b)
 {
     const parent *p = a, *q = b;
-    return p->cat.id < q->cat.id ? -1 : p->cat.id > q->cat.id;
+    return p->cat.img.id < q->cat.img.id ? -1 : p->cat.img.id > q->cat.img.id;
 }
 
 /* ---- Writing ----------------------------------------------------------------- */
@@ -423,17 +423,17 @@ static long long *flatten(sl_table *dst, int truth)
         const parent *p = &all.p[i];
         if (truth && !p->cat.has_truth)
             continue;
-        if (!sl_image_same_bands(p->cat.bands, p->cat.n_bands, all.p[0].cat.bands, all.p[0].cat.n_bands)) {
+        if (!sl_image_same_bands(p->cat.img.bands, p->cat.img.n_bands, all.p[0].cat.img.bands, all.p[0].cat.img.n_bands)) {
             char a[300], b[300];
-            sl_image_format_bands(p->cat.bands, p->cat.n_bands, " ", a, sizeof a);
-            sl_image_format_bands(all.p[0].cat.bands, all.p[0].cat.n_bands, " ", b, sizeof b);
+            sl_image_format_bands(p->cat.img.bands, p->cat.img.n_bands, " ", a, sizeof a);
+            sl_image_format_bands(all.p[0].cat.img.bands, all.p[0].cat.img.n_bands, " ", b, sizeof b);
             sl_die("image %lld: bands %s differ from image %lld's %s: one table cannot hold "
-                   "both", (long long)p->cat.id, a, (long long)all.p[0].cat.id, b);
+                   "both", (long long)p->cat.img.id, a, (long long)all.p[0].cat.img.id, b);
         }
         for (int r = 0; r < (truth ? p->cat.truth.n : p->cat.est.n); r++)
-            ids[dst->n + r] = p->cat.id;
+            ids[dst->n + r] = p->cat.img.id;
         if (sl_table_append(dst, truth ? &p->cat.truth : &p->cat.est, NULL, 0, 0, 0, &err) < 0)
-            sl_die("image %lld: key '%s': %s", (long long)p->cat.id, truth ? "truth" : opt.key,
+            sl_die("image %lld: key '%s': %s", (long long)p->cat.img.id, truth ? "truth" : opt.key,
                    err.msg);
     }
     return ids;
@@ -451,9 +451,9 @@ static void write_table(void)
     long long *est_ids = flatten(&est, 0);
     long long *truth_ids = any_truth && opt.format == FORMAT_FITS ? flatten(&truth, 1) : NULL;
     const char *bands[SL_MAX_BANDS];
-    int n_bands = all.n ? all.p[0].cat.n_bands : 0;
+    int n_bands = all.n ? all.p[0].cat.img.n_bands : 0;
     for (int b = 0; b < n_bands; b++)
-        bands[b] = all.p[0].cat.bands[b];
+        bands[b] = all.p[0].cat.img.bands[b];
     sl_table_out out[2] = {
         {.t = &est, .extname = "ESTIMATE", .id_name = "image", .ids = est_ids, .bands = bands,
          .n_bands = n_bands},
