@@ -406,8 +406,6 @@ int sl_calib_rank_histogram(const int *ranks, long n, int L, int n_bins, sl_cali
 
 /* ---- TARP ------------------------------------------------------------------------ */
 
-enum { TARP_SUB_SYSTEM = 1, TARP_SUB_BOOT = 2 };
-
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -554,7 +552,7 @@ int sl_calib_tarp_curve(const double *z, const double *mu, const double *chol, l
     for (long k = 0; k < nv; k++) {
         long i = valid[k];
         sl_rng r;
-        sl_rng_init(&r, seed, (uint64_t)i, TARP_SUB_SYSTEM);
+        sl_rng_init(&r, seed, (uint64_t)i, SL_RNG_TARP_SYSTEM);
         f[k] = tarp_fraction(z + i * d, mu + i * d, chol + i * nc, d, mean, sd, lo, hi,
                              n_samples, &r);
     }
@@ -564,7 +562,7 @@ int sl_calib_tarp_curve(const double *z, const double *mu, const double *chol, l
     tarp_ecp(f, NULL, nv, out->ecp);
     for (int b = 0; b < n_boot && nv > 0; b++) {
         sl_rng r;
-        sl_rng_init(&r, seed, (uint64_t)b, TARP_SUB_BOOT);
+        sl_rng_init(&r, seed, (uint64_t)b, SL_RNG_TARP_BOOT);
         for (long k = 0; k < nv; k++)
             idx[k] = (long)sl_rng_below(&r, (uint64_t)nv);
         tarp_ecp(f, idx, nv, boot + (size_t)b * SL_CALIB_TARP_ALPHAS);

@@ -169,31 +169,22 @@ static int snr_norm(const sl_calib_run *r, const sl_record *rec, const sl_image 
     return 0;
 }
 
-static int read_catalog_meta(const sl_calib_run *r, const sl_record *rec, rec_meta *m,
-                             sl_err *err)
+/* A catalog record (sl-merge) begins as image records do: image.c reads it. */
+static int read_catalog_meta(const sl_calib_run *r, const sl_record *rec, sl_image *img,
+                             rec_meta *m, sl_err *err)
 {
-    const msgpack_object *bands = sl_rec_get(rec, "bands");
-    if (!bands || bands->type != MSGPACK_OBJECT_ARRAY || bands->via.array.size < 1 ||
-        bands->via.array.size > SL_MAX_BANDS)
-        return sl_rec_fail(rec, "bands", err, "expected an array of 1 to %d band names",
-                           SL_MAX_BANDS);
-    m->n_bands = (int)bands->via.array.size;
-    for (int b = 0; b < m->n_bands; b++) {
-        const msgpack_object *o = &bands->via.array.ptr[b];
-        if (o->type != MSGPACK_OBJECT_STR || o->via.str.size < 1 || o->via.str.size > 15)
-            return sl_rec_fail(rec, "bands", err, "element %d: expected a band name", b);
-        snprintf(m->bands[b], 16, "%.*s", (int)o->via.str.size, o->via.str.ptr);
-    }
-    double zp[SL_MAX_BANDS];
-    m->has_zero_point = sl_rec_get(rec, "zero_point") != NULL;
-    if (m->has_zero_point && sl_rec_nums(rec, "zero_point", zp, (size_t)m->n_bands, err) < 0)
+    if (sl_image_read_meta(img, rec, err) < 0)
         return -1;
-    m->zero_point = m->has_zero_point ? zp[r->ref_band < m->n_bands ? r->ref_band : 0] : 0;
+    m->n_bands = img->n_bands;
+    memcpy(m->bands, img->bands, sizeof m->bands);
+    m->has_zero_point = img->has_zero_point;
+    m->zero_point = m->has_zero_point ? img->zero_point[r->ref_band < m->n_bands ? r->ref_band : 0]
+                                      : 0;
+    m->pixel_scale = img->pixel_scale;
     /* A merged catalog is in its parent's pixels and holds only interiors. */
     m->xlo = m->ylo = -INFINITY;
     m->xhi = m->yhi = INFINITY;
     m->snr_norm = NAN;
-    m->pixel_scale = obj_num(sl_rec_get(rec, "pixel_scale"));
     if (r->opt.min_snr > 0)
         return sl_rec_fail(rec, "psf", err, "missing: a catalog record has no PSF or "
                                             "background for --min-snr (calibrate the image "
@@ -210,16 +201,13 @@ static int read_image_meta(const sl_calib_run *r, const sl_record *rec, sl_image
     memcpy(m->bands, img->bands, sizeof m->bands);
     m->has_zero_point = img->has_zero_point;
     m->pixel_scale = img->pixel_scale;
-    /* The interior, clipped to the parent, as sl-encode and sl-merge cut it. */
-    int b = img->border;
-    m->xlo = b > -img->x0 ? b : -img->x0;
-    m->ylo = b > -img->y0 ? b : -img->y0;
-    m->xhi = img->width - b;
-    m->yhi = img->height - b;
-    if (m->xhi > img->parent_width - img->x0)
-        m->xhi = img->parent_width - img->x0;
-    if (m->yhi > img->parent_height - img->y0)
-        m->yhi = img->parent_height - img->y0;
+    /* The interior, as sl-encode and sl-merge cut it. */
+    int xlo, ylo, xhi, yhi;
+    sl_image_interior(img, &xlo, &ylo, &xhi, &yhi);
+    m->xlo = xlo;
+    m->ylo = ylo;
+    m->xhi = xhi;
+    m->yhi = yhi;
     m->snr_norm = NAN;
     if (r->opt.min_snr > 0 && r->n_bands >= 0) {
         if (!sl_rec_get(rec, "background") && sl_rec_get(rec, "background_map") &&
@@ -248,10 +236,7 @@ static int check_bands(sl_calib_run *r, const sl_record *rec, const rec_meta *m,
             return sl_rec_fail(rec, "bands", err, "no band '%s' (--band)", r->opt.band);
         return 0;
     }
-    int same = m->n_bands == r->n_bands;
-    for (int b = 0; same && b < r->n_bands; b++)
-        same = !strcmp(m->bands[b], r->band_names[b]);
-    if (!same)
+    if (!sl_image_same_bands(m->bands, m->n_bands, r->band_names, r->n_bands))
         return sl_rec_fail(rec, "bands", err, "differ from the first record's (%d bands, %s "
                                               "first)", r->n_bands, r->band_names[0]);
     return 0;
@@ -432,7 +417,7 @@ static int take_meta(sl_calib_run *r, const sl_record *rec, sl_image *img, sl_ta
     if (sl_table_read(est, rec, "estimate", err) < 0 || sl_table_read(tru, rec, "truth", err) < 0)
         return -1;
     int first = r->n_bands < 0, image = !strcmp(rec->type, "image");
-    if ((image ? read_image_meta(r, rec, img, m, err) : read_catalog_meta(r, rec, m, err)) < 0 ||
+    if ((image ? read_image_meta(r, rec, img, m, err) : read_catalog_meta(r, rec, img, m, err)) < 0 ||
         check_bands(r, rec, m, err) < 0)
         return -1;
     /* now that the reference band is known */

@@ -10,13 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static const sl_transform TR_LOG = {SL_TR_LOG, 0, 0}, TR_ID = {SL_TR_IDENTITY, 0, 0};
-static const sl_transform TR_UNIT = {SL_TR_LOGIT, 0, 1}, TR_ANGLE = {SL_TR_LOGIT, 0, M_PI};
-static const sl_transform TR_PM1 = {SL_TR_LOGIT, -1, 1};
-
-/* The joint lens posterior's coordinates, in the order of lens_mu. */
-static const char *const lens_names[5] = {"theta_e", "e1", "e2", "src_dx", "src_dy"};
-
 static sl_calib_param *add_param(sl_calib_run *r, const char *name, const char *group,
                                  const char *col, const char *tcol, int elem,
                                  sl_calib_population pop, sl_calib_param_kind kind,
@@ -45,62 +38,58 @@ static sl_calib_param *add_param(sl_calib_run *r, const char *name, const char *
     return p;
 }
 
-/* The bulge+disk parameters of a galaxy ("" or "src_"), as the galaxy and
- * lens tasks report them. */
-static int add_galaxy_params(sl_calib_run *r, const sl_table *est, const char *prefix,
-                             const char *group, sl_calib_population pop, sl_err *err)
+/* The columns that show an encoder ran for a row: a location's z-space
+ * columns (x and y alone come with --at truth too), a joint factor's, or
+ * the row's own. */
+static int row_present(const sl_table *est, const sl_estimate_param *e)
 {
-    char col[40], tcol[40], name[64];
-    snprintf(col, sizeof col, "%s", *prefix ? "src_flux" : "galaxy_flux");
-    snprintf(tcol, sizeof tcol, "%sflux", prefix);
-    if (sl_table_find(est, col) >= 0)
-        for (int b = 0; b < r->n_bands; b++) {
-            snprintf(name, sizeof name, "%.39s_%.15s", col, r->band_names[b]);
-            if (!add_param(r, name, group, col, tcol, b, pop, SL_PK_SCALAR, TR_LOG, err))
-                return -1;
-        }
-    static const char *const shape[] = {"disk_frac", "disk_q", "bulge_q", "angle", "disk_a",
-                                        "bulge_a"};
-    for (int k = 0; k < 6; k++) {
-        snprintf(col, sizeof col, "%s%s", prefix, shape[k]);
-        if (sl_table_find(est, col) < 0)
-            continue;
-        sl_transform tr = k < 3 ? TR_UNIT : k == 3 ? TR_ANGLE : TR_LOG;
-        sl_calib_param *p = add_param(r, col, group, col, col, 0, pop, SL_PK_SCALAR, tr, err);
+    char name[64];
+    if (e->location || e->family == SL_FAM_MVN)
+        snprintf(name, sizeof name, "%s_mu", e->location ? e->zname : e->factor);
+    else
+        snprintf(name, sizeof name, "%s", e->column);
+    return sl_table_find(est, name) >= 0;
+}
+
+/* The parameters of one row of the estimate schema: one per band for a
+ * per-band row ("galaxy_flux_r"). */
+static int add_row(sl_calib_run *r, const sl_estimate_param *e, sl_err *err)
+{
+    static const sl_calib_population pop[] = {[SL_EST_POP_ANY] = SL_POP_ANY,
+                                              [SL_EST_POP_STAR] = SL_POP_STAR,
+                                              [SL_EST_POP_GALAXY] = SL_POP_GALAXY,
+                                              [SL_EST_POP_LENS] = SL_POP_LENS};
+    sl_calib_param_kind kind = e->family == SL_FAM_MVN ? SL_PK_LENS
+                               : e->location           ? SL_PK_LOCATION
+                                                       : SL_PK_SCALAR;
+    for (int b = 0; b < (e->per_band ? r->n_bands : 1); b++) {
+        char name[64];
+        if (e->per_band)
+            snprintf(name, sizeof name, "%.39s_%.15s", e->column, r->band_names[b]);
+        else
+            snprintf(name, sizeof name, "%s", e->column);
+        sl_calib_param *p = add_param(r, name, e->group, e->column, e->truth, b, pop[e->pop], kind,
+                                      e->tr, err);
         if (!p)
             return -1;
-        if (k == 3)
-            p->period = M_PI;
+        p->period = e->period;
+        p->schema = e;
+        if (kind == SL_PK_LENS)
+            p->coord = e->coord;
     }
     return 0;
 }
 
+/* Every continuous parameter of the schema whose encoder ran, in its order. */
 int sl_calib_params_setup(sl_calib_run *r, const sl_table *est, sl_err *err)
 {
-    if (sl_table_find(est, "u_mu") >= 0 &&
-        (!add_param(r, "x", "detect", "x", "x", 0, SL_POP_ANY, SL_PK_LOCATION, TR_UNIT, err) ||
-         !add_param(r, "y", "detect", "y", "y", 0, SL_POP_ANY, SL_PK_LOCATION, TR_UNIT, err)))
-        return -1;
-    if (sl_table_find(est, "star_flux") >= 0)
-        for (int b = 0; b < r->n_bands; b++) {
-            char name[64];
-            snprintf(name, sizeof name, "star_flux_%.15s", r->band_names[b]);
-            if (!add_param(r, name, "detect", "star_flux", "flux", b, SL_POP_STAR, SL_PK_SCALAR,
-                           TR_LOG, err))
-                return -1;
-        }
-    if (add_galaxy_params(r, est, "", "galaxy", SL_POP_GALAXY, err) < 0)
-        return -1;
-    if (sl_table_find(est, "lens_mu") >= 0)
-        for (int k = 0; k < 5; k++) {
-            sl_transform tr = k == 0 ? TR_LOG : k < 3 ? TR_PM1 : TR_ID;
-            sl_calib_param *p = add_param(r, lens_names[k], "lens", lens_names[k],
-                                          lens_names[k], 0, SL_POP_LENS, SL_PK_LENS, tr, err);
-            if (!p)
-                return -1;
-            p->coord = k;
-        }
-    return add_galaxy_params(r, est, "src_", "source", SL_POP_LENS, err);
+    for (int i = 0; i < sl_estimate_n_params; i++) {
+        const sl_estimate_param *e = &sl_estimate_params[i];
+        if (e->family != SL_FAM_BERNOULLI && e->truth && row_present(est, e) &&
+            add_row(r, e, err) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 /* The columns of one parameter's posterior: mean, quantiles, z-space normal. */
@@ -117,14 +106,16 @@ static int resolve_one(sl_calib_param *p, const sl_record *rec, const sl_table *
         if ((*cq[k] = sl_calib_need_col(rec, est, "estimate", name, w, err)) < 0)
             return -1;
     }
+    const char *z = p->schema->zname ? p->schema->zname : p->col;
     if (p->kind == SL_PK_LENS) {
-        p->c_mu = sl_calib_need_col(rec, est, "estimate", "lens_mu", 5, err);
-        p->c_sigma = p->c_mu < 0 ? -1 : sl_calib_need_col(rec, est, "estimate", "lens_chol", 15,
-                                                           err);
+        int d = sl_estimate_dim(p->schema->task, p->schema->factor);
+        snprintf(name, sizeof name, "%s_mu", p->schema->factor);
+        p->c_mu = sl_calib_need_col(rec, est, "estimate", name, d, err);
+        snprintf(name, sizeof name, "%s_chol", p->schema->factor);
+        p->c_sigma = p->c_mu < 0 ? -1 : sl_calib_need_col(rec, est, "estimate", name,
+                                                           d * (d + 1) / 2, err);
         return p->c_sigma < 0 ? -1 : 0;
     }
-    /* The location's z-space columns are u and v, in tile units. */
-    const char *z = p->kind != SL_PK_LOCATION ? p->col : !strcmp(p->col, "x") ? "u" : "v";
     snprintf(name, sizeof name, "%s_mu", z);
     if ((p->c_mu = sl_calib_need_col(rec, est, "estimate", name, w, err)) < 0)
         return -1;
@@ -138,7 +129,7 @@ int sl_calib_params_resolve(sl_calib_run *r, const sl_record *rec, const sl_tabl
 {
     for (int i = 0; i < r->n_params; i++) {
         sl_calib_param *p = &r->params[i];
-        int w = strstr(p->col, "flux") ? r->n_bands : 1; /* fluxes are per band */
+        int w = p->schema->per_band ? r->n_bands : 1;
         char q05[80], q95[80];
         snprintf(q05, sizeof q05, "%s_q05", p->col);
         snprintf(q95, sizeof q95, "%s_q95", p->col);
@@ -232,7 +223,7 @@ static int add_one(sl_calib_run *r, int i, const sl_table *est, const sl_table *
     /* Draws for the k-th evaluation of parameter i: the same whatever
      * else the stream holds. */
     sl_rng rng;
-    sl_rng_init(&rng, r->opt.seed, (uint64_t)p->pit.n, (uint16_t)(16 + i));
+    sl_rng_init(&rng, r->opt.seed, (uint64_t)p->pit.n, (uint16_t)(SL_RNG_CALIBRATE_PARAM + i));
     int rc = sl_vec_push(&p->truth, v, err);
     rc |= sl_vec_push(&p->mean, sl_calib_at(est, p->c_mean, e, p->elem), err);
     rc |= sl_vec_push(&p->q16, sl_calib_at(est, p->c_q16, e, p->elem), err);
@@ -257,14 +248,14 @@ int sl_calib_params_add_pair(sl_calib_run *r, const sl_table *est, const sl_tabl
     int c_mu = sl_table_find(est, "lens_mu"), c_chol = sl_table_find(est, "lens_chol");
     if (c_mu < 0 || sl_calib_at(tru, c_gal, t, 0) != 1 || sl_calib_at(tru, c_lens, t, 0) != 1)
         return 0;
-    const sl_transform tr[5] = {TR_LOG, TR_PM1, TR_PM1, TR_ID, TR_ID};
-    int rc = 0;
-    for (int k = 0; k < 5; k++) {
-        int c = sl_table_find(tru, lens_names[k]);
-        rc |= sl_vec_push(&r->tarp_z, transform(tr[k], sl_calib_at(tru, c, t, 0)), err);
+    int rc = 0, d = sl_estimate_dim(SL_TASK_LENS, "lens");
+    for (int k = 0; k < d; k++) {
+        const sl_estimate_param *p = sl_estimate_find(SL_TASK_LENS, "lens", k);
+        int c = sl_table_find(tru, p->truth);
+        rc |= sl_vec_push(&r->tarp_z, transform(p->tr, sl_calib_at(tru, c, t, 0)), err);
         rc |= sl_vec_push(&r->tarp_mu, sl_table_at(est, c_mu, e)[k], err);
     }
-    for (int k = 0; k < 15; k++)
+    for (int k = 0; k < d * (d + 1) / 2; k++)
         rc |= sl_vec_push(&r->tarp_chol, sl_table_at(est, c_chol, e)[k], err);
     return rc ? -1 : 0;
 }

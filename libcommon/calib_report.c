@@ -176,283 +176,306 @@ int sl_calib_run_measure(sl_calib_run *r, sl_err *err)
 
 /* ---- The report record ---------------------------------------------------------- */
 
-static void pack_doubles(msgpack_packer *pk, const char *key, const double *v, int n)
+static void pack_doubles(sl_map *m, const char *key, const double *v, int n)
 {
-    sl_pack_str(pk, key);
-    msgpack_pack_array(pk, (uint32_t)n);
-    for (int i = 0; i < n; i++)
-        msgpack_pack_double(pk, v[i]);
+    sl_map_nums(m, key, v, (size_t)n);
 }
 
-static void pack_detect(msgpack_packer *pk, const sl_calib_detect_row *r)
+static void pack_detect(sl_map *up, const char *key, const sl_calib_detect_row *r)
 {
-    msgpack_pack_map(pk, 8);
-    sl_pack_kv_num(pk, "mag_lo", r->lo);
-    sl_pack_kv_num(pk, "mag_hi", r->hi);
-    sl_pack_kv_int(pk, "n_true", r->d.n_true);
-    sl_pack_kv_int(pk, "n_est", r->d.n_est);
-    sl_pack_kv_int(pk, "matched", r->d.n_match_true);
-    sl_pack_kv_num(pk, "precision", r->d.precision);
-    sl_pack_kv_num(pk, "recall", r->d.recall);
-    sl_pack_kv_num(pk, "f1", r->d.f1);
+    sl_map m;
+    if (key)
+        sl_map_nest(up, key, &m, 8);
+    else
+        sl_map_within(up, &m, "bins", 8);
+    sl_map_num(&m, "mag_lo", r->lo);
+    sl_map_num(&m, "mag_hi", r->hi);
+    sl_map_int(&m, "n_true", r->d.n_true);
+    sl_map_int(&m, "n_est", r->d.n_est);
+    sl_map_int(&m, "matched", r->d.n_match_true);
+    sl_map_num(&m, "precision", r->d.precision);
+    sl_map_num(&m, "recall", r->d.recall);
+    sl_map_num(&m, "f1", r->d.f1);
+    sl_map_end(&m, NULL);
 }
 
-static void pack_reliability(msgpack_packer *pk, const sl_calib_reliability *r)
+static void pack_reliability(sl_map *up, const char *key, const sl_calib_reliability *r)
 {
-    msgpack_pack_map(pk, 5);
-    sl_pack_kv_int(pk, "n", r->n);
-    sl_pack_kv_num(pk, "ece", r->ece);
-    sl_pack_kv_num(pk, "mce", r->mce);
-    sl_pack_kv_num(pk, "brier", r->brier);
-    sl_pack_str(pk, "bins");
-    msgpack_pack_array(pk, (uint32_t)r->n_bins);
+    sl_map m, bin;
+    sl_map_nest(up, key, &m, 5);
+    sl_map_int(&m, "n", r->n);
+    sl_map_num(&m, "ece", r->ece);
+    sl_map_num(&m, "mce", r->mce);
+    sl_map_num(&m, "brier", r->brier);
+    msgpack_pack_array(sl_map_key(&m, "bins"), (uint32_t)r->n_bins);
     for (int b = 0; b < r->n_bins; b++) {
-        msgpack_pack_map(pk, 6);
-        sl_pack_kv_num(pk, "lo", r->bin[b].lo);
-        sl_pack_kv_num(pk, "hi", r->bin[b].hi);
-        sl_pack_kv_int(pk, "n", r->bin[b].n);
-        sl_pack_kv_num(pk, "conf", r->bin[b].conf);
-        sl_pack_kv_num(pk, "freq", r->bin[b].freq);
-        sl_pack_kv_num(pk, "err", r->bin[b].err);
+        sl_map_within(&m, &bin, "bins", 6);
+        sl_map_num(&bin, "lo", r->bin[b].lo);
+        sl_map_num(&bin, "hi", r->bin[b].hi);
+        sl_map_int(&bin, "n", r->bin[b].n);
+        sl_map_num(&bin, "conf", r->bin[b].conf);
+        sl_map_num(&bin, "freq", r->bin[b].freq);
+        sl_map_num(&bin, "err", r->bin[b].err);
+        sl_map_end(&bin, NULL);
     }
+    sl_map_end(&m, NULL);
 }
 
-static void pack_sbc(msgpack_packer *pk, const sl_calib_sbc *s)
+static void pack_sbc(sl_map *up, const sl_calib_sbc *s)
 {
-    msgpack_pack_map(pk, 6);
-    sl_pack_kv_int(pk, "draws", s->L);
-    sl_pack_kv_int(pk, "bins", s->n_bins);
-    sl_pack_str(pk, "counts");
+    sl_map m;
+    sl_map_nest(up, "sbc", &m, 6);
+    sl_map_int(&m, "draws", s->L);
+    sl_map_int(&m, "bins", s->n_bins);
+    msgpack_packer *pk = sl_map_key(&m, "counts");
     msgpack_pack_array(pk, (uint32_t)s->n_bins);
     for (int b = 0; b < s->n_bins; b++)
         msgpack_pack_int64(pk, s->count[b]);
-    sl_pack_kv_num(pk, "chi2", s->chi2);
-    sl_pack_kv_int(pk, "dof", s->dof);
-    sl_pack_kv_num(pk, "p_value", s->p_value);
+    sl_map_num(&m, "chi2", s->chi2);
+    sl_map_int(&m, "dof", s->dof);
+    sl_map_num(&m, "p_value", s->p_value);
+    sl_map_end(&m, NULL);
 }
 
-static void pack_sharp(msgpack_packer *pk, const sl_calib_sharp *h, double lo, double hi)
+/* As the value of key, or (key NULL) an element of the snr_bins array. */
+static void pack_sharp(sl_map *up, const char *key, const sl_calib_sharp *h, double lo,
+                       double hi)
 {
-    msgpack_pack_map(pk, isnan(lo) ? 3 : 5);
+    sl_map m;
+    uint32_t n = isnan(lo) ? 3 : 5;
+    if (key)
+        sl_map_nest(up, key, &m, n);
+    else
+        sl_map_within(up, &m, "snr_bins", n);
     if (!isnan(lo)) {
-        sl_pack_kv_num(pk, "snr_lo", lo);
-        sl_pack_kv_num(pk, "snr_hi", hi);
+        sl_map_num(&m, "snr_lo", lo);
+        sl_map_num(&m, "snr_hi", hi);
     }
-    sl_pack_kv_int(pk, "n", h->n);
-    sl_pack_kv_num(pk, "r2", h->r2);
-    sl_pack_kv_num(pk, "width_ratio", h->width_ratio);
+    sl_map_int(&m, "n", h->n);
+    sl_map_num(&m, "r2", h->r2);
+    sl_map_num(&m, "width_ratio", h->width_ratio);
+    sl_map_end(&m, NULL);
 }
 
 /* The bins are null when the truth had no SNR for the parameter. */
-static void pack_sharpness(msgpack_packer *pk, const sl_calib_param *p)
+static void pack_sharpness(sl_map *up, const sl_calib_param *p)
 {
-    sl_pack_str(pk, "sharpness");
-    msgpack_pack_map(pk, 4);
-    sl_pack_kv_num(pk, "prior_width90", p->prior_width);
-    sl_pack_kv_str(pk, "snr_key", p->pop == SL_POP_LENS ? "arc_snr" : "snr");
-    sl_pack_str(pk, "all");
-    pack_sharp(pk, &p->sharp_all, NAN, NAN);
-    sl_pack_str(pk, "snr_bins");
+    sl_map m;
+    sl_map_nest(up, "sharpness", &m, 4);
+    sl_map_num(&m, "prior_width90", p->prior_width);
+    sl_map_str(&m, "snr_key", p->pop == SL_POP_LENS ? "arc_snr" : "snr");
+    pack_sharp(&m, "all", &p->sharp_all, NAN, NAN);
     if (!p->has_snr) {
-        msgpack_pack_nil(pk);
-        return;
+        sl_map_nil(&m, "snr_bins");
+    } else {
+        msgpack_pack_array(sl_map_key(&m, "snr_bins"), SL_CALIB_SNR_BINS);
+        for (int b = 0; b < SL_CALIB_SNR_BINS; b++)
+            pack_sharp(&m, NULL, &p->sharp[b], sl_calib_snr_edges[b], sl_calib_snr_edges[b + 1]);
     }
-    msgpack_pack_array(pk, SL_CALIB_SNR_BINS);
-    for (int b = 0; b < SL_CALIB_SNR_BINS; b++)
-        pack_sharp(pk, &p->sharp[b], sl_calib_snr_edges[b], sl_calib_snr_edges[b + 1]);
+    sl_map_end(&m, NULL);
 }
 
-static void pack_param(msgpack_packer *pk, const sl_calib_param *p)
+static void pack_param(sl_map *up, const sl_calib_param *p)
 {
-    msgpack_pack_map(pk, 9);
-    sl_pack_kv_str(pk, "name", p->name);
-    sl_pack_kv_str(pk, "group", p->group);
-    sl_pack_kv_int(pk, "n", p->cov.n);
-    pack_doubles(pk, "coverage", p->cov.cover, SL_CALIB_N_LEVELS);
-    pack_doubles(pk, "band", p->cov.band, SL_CALIB_N_LEVELS);
-    sl_pack_kv_str(pk, "verdict", sl_calib_verdict_name(p->cov.verdict));
-    sl_pack_str(pk, "sbc");
-    pack_sbc(pk, &p->sbc);
-    sl_pack_str(pk, "point");
-    msgpack_pack_map(pk, 7);
-    sl_pack_kv_int(pk, "n", p->point.n);
-    sl_pack_kv_num(pk, "r2", p->point.r2);
-    sl_pack_kv_num(pk, "median_abs_error", p->point.mae);
-    sl_pack_kv_num(pk, "median_frac_dev", p->point.frac_dev);
-    sl_pack_kv_num(pk, "median_rel_precision", p->point.rel_prec);
-    sl_pack_kv_num(pk, "bias", p->point.bias);
-    sl_pack_kv_num(pk, "rmse", p->point.rmse);
-    pack_sharpness(pk, p);
+    sl_map m, point;
+    sl_map_within(up, &m, "continuous", 9);
+    sl_map_str(&m, "name", p->name);
+    sl_map_str(&m, "group", p->group);
+    sl_map_int(&m, "n", p->cov.n);
+    pack_doubles(&m, "coverage", p->cov.cover, SL_CALIB_N_LEVELS);
+    pack_doubles(&m, "band", p->cov.band, SL_CALIB_N_LEVELS);
+    sl_map_str(&m, "verdict", sl_calib_verdict_name(p->cov.verdict));
+    pack_sbc(&m, &p->sbc);
+    sl_map_nest(&m, "point", &point, 7);
+    sl_map_int(&point, "n", p->point.n);
+    sl_map_num(&point, "r2", p->point.r2);
+    sl_map_num(&point, "median_abs_error", p->point.mae);
+    sl_map_num(&point, "median_frac_dev", p->point.frac_dev);
+    sl_map_num(&point, "median_rel_precision", p->point.rel_prec);
+    sl_map_num(&point, "bias", p->point.bias);
+    sl_map_num(&point, "rmse", p->point.rmse);
+    sl_map_end(&point, NULL);
+    pack_sharpness(&m, p);
+    sl_map_end(&m, NULL);
 }
 
-static void pack_detection(const sl_calib_run *r, msgpack_packer *pk)
+static void pack_detection(const sl_calib_run *r, sl_map *up)
 {
-    sl_pack_str(pk, "detection");
     if (r->mode_exact) {
-        msgpack_pack_nil(pk);
+        sl_map_nil(up, "detection");
         return;
     }
-    msgpack_pack_map(pk, 5);
-    sl_pack_kv_bool(pk, "instrumental_mag", r->no_zero_point);
-    sl_pack_str(pk, "all");
-    pack_detect(pk, &r->det_all);
-    sl_pack_str(pk, "bins");
-    msgpack_pack_array(pk, (uint32_t)r->n_det_bins);
+    sl_map m;
+    sl_map_nest(up, "detection", &m, 5);
+    sl_map_bool(&m, "instrumental_mag", r->no_zero_point);
+    pack_detect(&m, "all", &r->det_all);
+    msgpack_pack_array(sl_map_key(&m, "bins"), (uint32_t)r->n_det_bins);
     for (int k = 0; k < r->n_det_bins; k++)
-        pack_detect(pk, &r->det_bins[k]);
-    sl_pack_kv_num(pk, "min_snr", r->opt.min_snr > 0 ? r->opt.min_snr : NAN);
-    sl_pack_str(pk, "snr");
+        pack_detect(&m, NULL, &r->det_bins[k]);
+    sl_map_num(&m, "min_snr", r->opt.min_snr > 0 ? r->opt.min_snr : NAN);
     if (r->opt.min_snr > 0)
-        pack_detect(pk, &r->det_snr);
+        pack_detect(&m, "snr", &r->det_snr);
     else
-        msgpack_pack_nil(pk);
+        sl_map_nil(&m, "snr");
+    sl_map_end(&m, NULL);
 }
 
-static void pack_binary(const sl_calib_run *r, msgpack_packer *pk)
+static void pack_binary(const sl_calib_run *r, sl_map *up)
 {
     int n_bin = 0;
     for (int k = 0; k < 3; k++)
         n_bin += r->p[k].n > 0;
-    sl_pack_str(pk, "binary");
-    msgpack_pack_map(pk, (uint32_t)n_bin);
+    sl_map m, pair;
+    sl_map_nest(up, "binary", &m, (uint32_t)n_bin);
     for (int k = 0; k < 3; k++) {
         if (!r->p[k].n)
             continue;
-        sl_pack_str(pk, sl_calib_binary_names[k]);
-        msgpack_pack_map(pk, 2);
-        sl_pack_str(pk, "equal_width");
-        pack_reliability(pk, &r->rel[k]);
-        sl_pack_str(pk, "equal_count");
-        pack_reliability(pk, &r->rel_eq[k]);
+        sl_map_nest(&m, sl_calib_binary_names[k], &pair, 2);
+        pack_reliability(&pair, "equal_width", &r->rel[k]);
+        pack_reliability(&pair, "equal_count", &r->rel_eq[k]);
+        sl_map_end(&pair, NULL);
     }
+    sl_map_end(&m, NULL);
 }
 
-static void pack_tarp(const sl_calib_run *r, msgpack_packer *pk)
+static void pack_tarp(const sl_calib_run *r, sl_map *up)
 {
     const sl_calib_tarp *t = &r->tarp;
-    sl_pack_str(pk, "tarp");
     if (!r->have_tarp) {
-        msgpack_pack_nil(pk);
+        sl_map_nil(up, "tarp");
         return;
     }
-    msgpack_pack_map(pk, 13);
-    sl_pack_kv_int(pk, "n", t->n);
-    sl_pack_kv_int(pk, "draws", t->n_samples);
-    sl_pack_kv_int(pk, "bootstrap", t->n_boot);
-    pack_doubles(pk, "alpha", t->alpha, SL_CALIB_TARP_ALPHAS);
-    pack_doubles(pk, "ecp", t->ecp, SL_CALIB_TARP_ALPHAS);
-    pack_doubles(pk, "lo95", t->lo95, SL_CALIB_TARP_ALPHAS);
-    pack_doubles(pk, "hi95", t->hi95, SL_CALIB_TARP_ALPHAS);
-    sl_pack_kv_num(pk, "max_dev", t->max_dev);
-    sl_pack_kv_num(pk, "atc", t->atc);
-    sl_pack_kv_num(pk, "ks_d", t->ks_d);
-    sl_pack_kv_num(pk, "ks_p", t->ks_p);
-    pack_doubles(pk, "lo68", t->lo68, SL_CALIB_TARP_ALPHAS);
-    pack_doubles(pk, "hi68", t->hi68, SL_CALIB_TARP_ALPHAS);
+    sl_map m;
+    sl_map_nest(up, "tarp", &m, 13);
+    sl_map_int(&m, "n", t->n);
+    sl_map_int(&m, "draws", t->n_samples);
+    sl_map_int(&m, "bootstrap", t->n_boot);
+    pack_doubles(&m, "alpha", t->alpha, SL_CALIB_TARP_ALPHAS);
+    pack_doubles(&m, "ecp", t->ecp, SL_CALIB_TARP_ALPHAS);
+    pack_doubles(&m, "lo95", t->lo95, SL_CALIB_TARP_ALPHAS);
+    pack_doubles(&m, "hi95", t->hi95, SL_CALIB_TARP_ALPHAS);
+    sl_map_num(&m, "max_dev", t->max_dev);
+    sl_map_num(&m, "atc", t->atc);
+    sl_map_num(&m, "ks_d", t->ks_d);
+    sl_map_num(&m, "ks_p", t->ks_p);
+    pack_doubles(&m, "lo68", t->lo68, SL_CALIB_TARP_ALPHAS);
+    pack_doubles(&m, "hi68", t->hi68, SL_CALIB_TARP_ALPHAS);
+    sl_map_end(&m, NULL);
 }
 
-static void pack_lens_bins(msgpack_packer *pk, const char *key, const sl_calib_lens_bin *b,
-                           int n, int have)
+static void pack_lens_bins(sl_map *up, const char *key, const sl_calib_lens_bin *b, int n,
+                           int have)
 {
-    sl_pack_str(pk, key);
     if (!have) {
-        msgpack_pack_nil(pk);
+        sl_map_nil(up, key);
         return;
     }
-    msgpack_pack_array(pk, (uint32_t)n);
+    msgpack_pack_array(sl_map_key(up, key), (uint32_t)n);
     for (int k = 0; k < n; k++) {
-        msgpack_pack_map(pk, 5);
-        sl_pack_kv_num(pk, "lo", b[k].lo);
-        sl_pack_kv_num(pk, "hi", b[k].hi);
-        sl_pack_kv_int(pk, "n", b[k].n);
-        sl_pack_kv_int(pk, "found", b[k].found);
-        sl_pack_kv_num(pk, "completeness", b[k].completeness);
+        sl_map m;
+        sl_map_within(up, &m, key, 5);
+        sl_map_num(&m, "lo", b[k].lo);
+        sl_map_num(&m, "hi", b[k].hi);
+        sl_map_int(&m, "n", b[k].n);
+        sl_map_int(&m, "found", b[k].found);
+        sl_map_num(&m, "completeness", b[k].completeness);
+        sl_map_end(&m, NULL);
     }
 }
 
-static void pack_curves(msgpack_packer *pk, const sl_calib_ranking *k)
+static void pack_curves(sl_map *up, const sl_calib_ranking *k)
 {
-    sl_pack_str(pk, "curves");
-    msgpack_pack_map(pk, 5);
-    pack_doubles(pk, "threshold", k->threshold, SL_CALIB_CURVE_POINTS);
-    pack_doubles(pk, "tpr", k->tpr, SL_CALIB_CURVE_POINTS);
-    pack_doubles(pk, "fpr", k->fpr, SL_CALIB_CURVE_POINTS);
-    pack_doubles(pk, "recall", k->recall, SL_CALIB_CURVE_POINTS);
-    pack_doubles(pk, "precision", k->precision, SL_CALIB_CURVE_POINTS);
+    sl_map m;
+    sl_map_nest(up, "curves", &m, 5);
+    pack_doubles(&m, "threshold", k->threshold, SL_CALIB_CURVE_POINTS);
+    pack_doubles(&m, "tpr", k->tpr, SL_CALIB_CURVE_POINTS);
+    pack_doubles(&m, "fpr", k->fpr, SL_CALIB_CURVE_POINTS);
+    pack_doubles(&m, "recall", k->recall, SL_CALIB_CURVE_POINTS);
+    pack_doubles(&m, "precision", k->precision, SL_CALIB_CURVE_POINTS);
+    sl_map_end(&m, NULL);
 }
 
-static void pack_lens_finding(const sl_calib_run *r, msgpack_packer *pk)
+static void pack_at_purity(const sl_calib_lensfind *lf, sl_map *up)
+{
+    sl_map m;
+    sl_map_nest(up, "at_purity", &m, 7);
+    sl_map_num(&m, "min_purity", SL_CALIB_TARGET_PURITY);
+    sl_map_num(&m, "min_arc_snr", SL_CALIB_BRIGHT_ARC_SNR);
+    sl_map_int(&m, "n_systems", lf->has_snr ? lf->n_bright : 0);
+    sl_map_bool(&m, "reached", lf->reached);
+    sl_map_num(&m, "threshold", lf->at_threshold);
+    sl_map_num(&m, "completeness", lf->at_completeness);
+    sl_map_num(&m, "purity", lf->at_purity);
+    sl_map_end(&m, NULL);
+}
+
+static void pack_lens_finding(const sl_calib_run *r, sl_map *up)
 {
     const sl_calib_lensfind *lf = &r->lens;
-    sl_pack_str(pk, "lens_finding");
     if (!lf->on) {
-        msgpack_pack_nil(pk);
+        sl_map_nil(up, "lens_finding");
         return;
     }
-    msgpack_pack_map(pk, 15);
-    sl_pack_kv_num(pk, "radius", r->opt.lens_radius);
-    sl_pack_kv_num(pk, "threshold", r->opt.lens_threshold);
-    sl_pack_kv_int(pk, "n_systems", lf->n_sys);
-    sl_pack_kv_int(pk, "found", lf->found);
-    sl_pack_kv_num(pk, "completeness", lf->completeness);
-    sl_pack_kv_int(pk, "n_selected", lf->selected);
-    sl_pack_kv_num(pk, "purity", lf->purity);
-    sl_pack_kv_int(pk, "n_estimates", lf->rank.n);
-    sl_pack_kv_num(pk, "auc", lf->rank.auc);
-    sl_pack_kv_num(pk, "average_precision", lf->rank.ap);
-    pack_lens_bins(pk, "arc_snr_bins", lf->snr_bin, SL_CALIB_SNR_BINS, lf->has_snr);
-    pack_lens_bins(pk, "theta_e_px_bins", lf->theta_bin, SL_CALIB_THETA_BINS, lf->has_theta);
-    sl_pack_str(pk, "at_purity");
-    msgpack_pack_map(pk, 7);
-    sl_pack_kv_num(pk, "min_purity", SL_CALIB_TARGET_PURITY);
-    sl_pack_kv_num(pk, "min_arc_snr", SL_CALIB_BRIGHT_ARC_SNR);
-    sl_pack_kv_int(pk, "n_systems", lf->has_snr ? lf->n_bright : 0);
-    sl_pack_kv_bool(pk, "reached", lf->reached);
-    sl_pack_kv_num(pk, "threshold", lf->at_threshold);
-    sl_pack_kv_num(pk, "completeness", lf->at_completeness);
-    sl_pack_kv_num(pk, "purity", lf->at_purity);
-    sl_pack_kv_bool(pk, "arc_snr_known", lf->has_snr);
-    pack_curves(pk, &lf->rank);
+    sl_map m;
+    sl_map_nest(up, "lens_finding", &m, 15);
+    sl_map_num(&m, "radius", r->opt.lens_radius);
+    sl_map_num(&m, "threshold", r->opt.lens_threshold);
+    sl_map_int(&m, "n_systems", lf->n_sys);
+    sl_map_int(&m, "found", lf->found);
+    sl_map_num(&m, "completeness", lf->completeness);
+    sl_map_int(&m, "n_selected", lf->selected);
+    sl_map_num(&m, "purity", lf->purity);
+    sl_map_int(&m, "n_estimates", lf->rank.n);
+    sl_map_num(&m, "auc", lf->rank.auc);
+    sl_map_num(&m, "average_precision", lf->rank.ap);
+    pack_lens_bins(&m, "arc_snr_bins", lf->snr_bin, SL_CALIB_SNR_BINS, lf->has_snr);
+    pack_lens_bins(&m, "theta_e_px_bins", lf->theta_bin, SL_CALIB_THETA_BINS, lf->has_theta);
+    pack_at_purity(lf, &m);
+    sl_map_bool(&m, "arc_snr_known", lf->has_snr);
+    pack_curves(&m, &lf->rank);
+    sl_map_end(&m, NULL);
 }
 
-static void pack_recon(const sl_calib_run *r, msgpack_packer *pk)
+static void pack_recon(const sl_calib_run *r, sl_map *up)
 {
     const sl_calib_recon *rc = &r->recon;
-    sl_pack_str(pk, "reconstruction");
     if (!rc->on) {
-        msgpack_pack_nil(pk);
+        sl_map_nil(up, "reconstruction");
         return;
     }
-    msgpack_pack_map(pk, 7);
-    sl_pack_kv_int(pk, "n_systems", rc->n);
-    sl_pack_kv_int(pk, "sources_left_out", rc->dropped);
-    sl_pack_kv_num(pk, "median_chi2", rc->median);
-    sl_pack_kv_int(pk, "n_bright", rc->has_snr ? rc->n_bright : 0);
-    sl_pack_kv_num(pk, "median_chi2_bright", rc->has_snr ? rc->median_bright : NAN);
-    pack_doubles(pk, "edges", sl_calib_chi2_edges, SL_CALIB_CHI2_BINS + 1);
-    sl_pack_str(pk, "counts");
+    sl_map m;
+    sl_map_nest(up, "reconstruction", &m, 7);
+    sl_map_int(&m, "n_systems", rc->n);
+    sl_map_int(&m, "sources_left_out", rc->dropped);
+    sl_map_num(&m, "median_chi2", rc->median);
+    sl_map_int(&m, "n_bright", rc->has_snr ? rc->n_bright : 0);
+    sl_map_num(&m, "median_chi2_bright", rc->has_snr ? rc->median_bright : NAN);
+    pack_doubles(&m, "edges", sl_calib_chi2_edges, SL_CALIB_CHI2_BINS + 1);
+    msgpack_packer *pk = sl_map_key(&m, "counts");
     msgpack_pack_array(pk, SL_CALIB_CHI2_BINS);
     for (int b = 0; b < SL_CALIB_CHI2_BINS; b++)
         msgpack_pack_int64(pk, rc->count[b]);
+    sl_map_end(&m, NULL);
 }
 
-void sl_calib_run_pack(const sl_calib_run *r, msgpack_packer *pk)
+int sl_calib_run_pack(const sl_calib_run *r, msgpack_packer *pk, sl_err *err)
 {
-    msgpack_pack_map(pk, 13);
-    sl_pack_kv_str(pk, "type", "report");
-    sl_pack_kv_str(pk, "tool", "sl-calibrate");
-    sl_pack_kv_int(pk, "records", r->images);
-    sl_pack_kv_str(pk, "match", r->mode_exact ? "exact" : "distance");
-    sl_pack_kv_num(pk, "radius", r->opt.radius);
-    sl_pack_kv_str(pk, "band", r->n_bands > 0 ? r->band_names[r->ref_band] : "");
-    pack_detection(r, pk);
-    pack_binary(r, pk);
-    pack_doubles(pk, "levels", sl_calib_levels, SL_CALIB_N_LEVELS);
-    sl_pack_str(pk, "continuous");
-    msgpack_pack_array(pk, (uint32_t)r->n_params);
+    sl_map m;
+    sl_map_begin(&m, pk, "report", 13);
+    sl_map_str(&m, "type", "report");
+    sl_map_str(&m, "tool", "sl-calibrate");
+    sl_map_int(&m, "records", r->images);
+    sl_map_str(&m, "match", r->mode_exact ? "exact" : "distance");
+    sl_map_num(&m, "radius", r->opt.radius);
+    sl_map_str(&m, "band", r->n_bands > 0 ? r->band_names[r->ref_band] : "");
+    pack_detection(r, &m);
+    pack_binary(r, &m);
+    pack_doubles(&m, "levels", sl_calib_levels, SL_CALIB_N_LEVELS);
+    msgpack_pack_array(sl_map_key(&m, "continuous"), (uint32_t)r->n_params);
     for (int i = 0; i < r->n_params; i++)
-        pack_param(pk, &r->params[i]);
-    pack_tarp(r, pk);
-    pack_lens_finding(r, pk);
-    pack_recon(r, pk);
+        pack_param(&m, &r->params[i]);
+    pack_tarp(r, &m);
+    pack_lens_finding(r, &m);
+    pack_recon(r, &m);
+    return sl_map_end(&m, err);
 }

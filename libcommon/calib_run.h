@@ -27,7 +27,7 @@
  *     while (reading rec)
  *         if (sl_calib_run_take(&run, &rec, &img, &est, &tru, &err) < 0) fail;
  *     sl_calib_run_measure(&run, &err);
- *     sl_calib_run_pack(&run, pk);  sl_calib_run_print(&run, stdout);
+ *     sl_calib_run_pack(&run, pk, &err);  sl_calib_run_print(&run, stdout);
  *     sl_calib_run_plot(&run, dir, &err);
  *     sl_calib_run_free(&run);
  *
@@ -39,6 +39,7 @@
 #include <stdio.h>
 
 #include "calib.h"
+#include "estimate.h"
 #include "family.h"
 #include "image.h"
 #include "record.h"
@@ -101,6 +102,7 @@ typedef struct sl_calib_param {
     int coord;       /* SL_PK_LENS: coordinate of the joint normal */
     sl_transform tr;
     double period;   /* pi for position angles: point errors wrap */
+    const sl_estimate_param *schema; /* its row of the estimate schema */
     int ratio;       /* a ratio scale: fractional metrics apply */
     /* Column indices in the current record's tables. */
     int c_mean, c_q16, c_q50, c_q84, c_mu, c_sigma, c_truth;
@@ -208,8 +210,9 @@ void sl_calib_run_free(sl_calib_run *r);
 int sl_calib_run_take(sl_calib_run *r, const sl_record *rec, sl_image *img, sl_table *est,
                       sl_table *tru, sl_err *err);
 int sl_calib_run_measure(sl_calib_run *r, sl_err *err);
-/* The report record: a map (type "report"); sl_json_write gives its JSON. */
-void sl_calib_run_pack(const sl_calib_run *r, msgpack_packer *pk);
+/* The report record: a map (type "report"); sl_json_write gives its JSON.
+ * Fails only on a miscounted map (a bug). */
+int sl_calib_run_pack(const sl_calib_run *r, msgpack_packer *pk, sl_err *err);
 void sl_calib_run_print(const sl_calib_run *r, FILE *f);
 /* The SVG figures into dir (created if needed). */
 int sl_calib_run_plot(const sl_calib_run *r, const char *dir, sl_err *err);

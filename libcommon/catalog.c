@@ -1,4 +1,5 @@
 #include "catalog.h"
+#include "table.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -54,41 +55,41 @@ typedef struct column {
 } column;
 
 #define COL(name, field, kind, unit) {name, offsetof(sl_source, field), kind, unit}
-/* Units: positions and offsets in pixels, sizes and Einstein radii in arcsec,
- * angles in radians, fluxes in electrons. */
+/* Units (table.h): positions and offsets in pixels, sizes and Einstein radii
+ * in arcsec, angles in radians, fluxes in electrons (FITS "ct"). */
 static const column columns[] = {
-    COL("x", x, COL_DOUBLE, "pixel"),
-    COL("y", y, COL_DOUBLE, "pixel"),
+    COL("x", x, COL_DOUBLE, SL_UNIT_PIXEL),
+    COL("y", y, COL_DOUBLE, SL_UNIT_PIXEL),
     COL("galaxy", galaxy, COL_INT, ""),
-    COL("flux", flux, COL_BANDS, "electron"),
+    COL("flux", flux, COL_BANDS, SL_UNIT_FLUX),
     COL("disk_frac", shape.disk_frac, COL_DOUBLE, ""),
-    COL("angle", shape.angle, COL_DOUBLE, "rad"),
+    COL("angle", shape.angle, COL_DOUBLE, SL_UNIT_ANGLE),
     COL("disk_q", shape.disk_q, COL_DOUBLE, ""),
     COL("bulge_q", shape.bulge_q, COL_DOUBLE, ""),
-    COL("disk_a", shape.disk_a, COL_DOUBLE, "arcsec"),
-    COL("bulge_a", shape.bulge_a, COL_DOUBLE, "arcsec"),
+    COL("disk_a", shape.disk_a, COL_DOUBLE, SL_UNIT_ARCSEC),
+    COL("bulge_a", shape.bulge_a, COL_DOUBLE, SL_UNIT_ARCSEC),
     COL("lens", lens, COL_INT, ""),
-    COL("theta_e", theta_e, COL_DOUBLE, "arcsec"),
+    COL("theta_e", theta_e, COL_DOUBLE, SL_UNIT_ARCSEC),
     COL("e1", e1, COL_DOUBLE, ""),
     COL("e2", e2, COL_DOUBLE, ""),
     COL("shear_g1", shear_g1, COL_DOUBLE, ""),
     COL("shear_g2", shear_g2, COL_DOUBLE, ""),
-    COL("src_dx", src_dx, COL_DOUBLE, "pixel"),
-    COL("src_dy", src_dy, COL_DOUBLE, "pixel"),
-    COL("src_flux", src_flux, COL_BANDS, "electron"),
+    COL("src_dx", src_dx, COL_DOUBLE, SL_UNIT_PIXEL),
+    COL("src_dy", src_dy, COL_DOUBLE, SL_UNIT_PIXEL),
+    COL("src_flux", src_flux, COL_BANDS, SL_UNIT_FLUX),
     COL("src_disk_frac", src_shape.disk_frac, COL_DOUBLE, ""),
-    COL("src_angle", src_shape.angle, COL_DOUBLE, "rad"),
+    COL("src_angle", src_shape.angle, COL_DOUBLE, SL_UNIT_ANGLE),
     COL("src_disk_q", src_shape.disk_q, COL_DOUBLE, ""),
     COL("src_bulge_q", src_shape.bulge_q, COL_DOUBLE, ""),
-    COL("src_disk_a", src_shape.disk_a, COL_DOUBLE, "arcsec"),
-    COL("src_bulge_a", src_shape.bulge_a, COL_DOUBLE, "arcsec"),
+    COL("src_disk_a", src_shape.disk_a, COL_DOUBLE, SL_UNIT_ARCSEC),
+    COL("src_bulge_a", src_shape.bulge_a, COL_DOUBLE, SL_UNIT_ARCSEC),
     COL("sigma_v", sigma_v, COL_DOUBLE, "km/s"),
     COL("z_lens", z_lens, COL_DOUBLE, ""),
     COL("z_src", z_src, COL_DOUBLE, ""),
     COL("disk_n", shape.disk_n, COL_DOUBLE, ""),
     COL("bulge_n", shape.bulge_n, COL_DOUBLE, ""),
     COL("snr", snr, COL_DOUBLE, ""),
-    COL("arc_flux", arc_flux, COL_BANDS, "electron"),
+    COL("arc_flux", arc_flux, COL_BANDS, SL_UNIT_FLUX),
     COL("arc_snr", arc_snr, COL_DOUBLE, ""),
 };
 #define N_COLUMNS (sizeof columns / sizeof *columns)
@@ -110,8 +111,9 @@ void sl_catalog_pack(msgpack_packer *pk, const sl_catalog *c)
 {
     int nb = c->n_bands;
     float *buf = malloc(((size_t)c->n * nb + 1) * sizeof *buf);
-    msgpack_pack_map(pk, 1 + N_COLUMNS);
-    sl_pack_kv_int(pk, "n", c->n);
+    sl_map m;
+    sl_map_begin(&m, pk, "catalog", 1 + N_COLUMNS);
+    sl_map_int(&m, "n", c->n);
     for (size_t k = 0; k < N_COLUMNS; k++) {
         const column *col = &columns[k];
         size_t len = col->kind == COL_BANDS ? (size_t)c->n * nb : (size_t)c->n;
@@ -125,9 +127,10 @@ void sl_catalog_pack(msgpack_packer *pk, const sl_catalog *c)
                 for (int b = 0; b < nb; b++)
                     buf[(size_t)i * nb + b] = (float)((const double *)base)[b];
         }
-        sl_pack_kv_f32(pk, col->name, buf ? buf : (const float *)"", buf ? len : 0);
+        sl_map_f32(&m, col->name, buf ? buf : (const float *)"", buf ? len : 0);
     }
     free(buf);
+    sl_map_end(&m, NULL);
 }
 
 int sl_catalog_read(sl_catalog *c, const sl_record *rec, const char *key, int n_bands,

@@ -1,5 +1,6 @@
 /* encode.c: the inference cascade (see encode.h). */
 #include "encode.h"
+#include "estimate.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -98,24 +99,6 @@ static const sl_model *first_model(const sl_encoder *e)
     return NULL;
 }
 
-static int same_bands(const char (*a)[16], int na, const char (*b)[16], int nb)
-{
-    if (na != nb)
-        return 0;
-    for (int i = 0; i < na; i++)
-        if (strcmp(a[i], b[i]) != 0)
-            return 0;
-    return 1;
-}
-
-static void format_bands(const char (*bands)[16], int n, char *buf, size_t size)
-{
-    size_t len = 0;
-    buf[0] = 0;
-    for (int i = 0; i < n && len + 1 < size; i++)
-        len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? "," : "", bands[i]);
-}
-
 int sl_encoder_add_model(sl_encoder *e, const sl_record *rec, sl_err *err)
 {
     sl_model m;
@@ -129,12 +112,13 @@ int sl_encoder_add_model(sl_encoder *e, const sl_record *rec, sl_err *err)
         rc = sl_err_set(err, "%s: a second %s model", rec->file, sl_task_name(kind));
     else if (e->columns_ready)
         rc = sl_err_set(err, "%s: models must all be added before encoding", rec->file);
-    else if (other && !same_bands(m.bands, m.task.n_bands, other->bands, other->task.n_bands)) {
-        format_bands(m.bands, m.task.n_bands, a, sizeof a);
-        format_bands(other->bands, other->task.n_bands, b, sizeof b);
+    else if (other &&
+             !sl_image_same_bands(m.bands, m.task.n_bands, other->bands, other->task.n_bands)) {
+        sl_image_format_bands(m.bands, m.task.n_bands, ",", a, sizeof a);
+        sl_image_format_bands(other->bands, other->task.n_bands, ",", b, sizeof b);
         rc = sl_err_set(err, "%s: %s model for bands %s, the %s model for %s", rec->file,
                         sl_task_name(kind), a, sl_task_name(other->task.kind), b);
-    } else if (other && fabs(m.pixel_scale / other->pixel_scale - 1) > SL_ENCODE_SCALE_TOL)
+    } else if (other && !sl_image_same_scale(m.pixel_scale, other->pixel_scale))
         rc = sl_err_set(err, "%s: %s model for pixel scale %g arcsec, the %s model for %g",
                         rec->file, sl_task_name(kind), m.pixel_scale,
                         sl_task_name(other->task.kind), other->pixel_scale);
@@ -187,13 +171,13 @@ int sl_encoder_check(const sl_encoder *e, const sl_image *img, sl_err *err)
     if (!m)
         return sl_err_set(err, "no models");
     char a[256], b[256];
-    if (!same_bands(img->bands, img->n_bands, m->bands, m->task.n_bands)) {
-        format_bands(img->bands, img->n_bands, a, sizeof a);
-        format_bands(m->bands, m->task.n_bands, b, sizeof b);
+    if (!sl_image_same_bands(img->bands, img->n_bands, m->bands, m->task.n_bands)) {
+        sl_image_format_bands(img->bands, img->n_bands, ",", a, sizeof a);
+        sl_image_format_bands(m->bands, m->task.n_bands, ",", b, sizeof b);
         return sl_err_set(err, "image %lld has bands %s, the models %s", (long long)img->id, a,
                           b);
     }
-    if (fabs(img->pixel_scale / m->pixel_scale - 1) > SL_ENCODE_SCALE_TOL)
+    if (!sl_image_same_scale(img->pixel_scale, m->pixel_scale))
         return sl_err_set(err, "image %lld has pixel scale %g arcsec, the models %g",
                           (long long)img->id, img->pixel_scale, m->pixel_scale);
     if (img->is_patch && img->border < sl_encoder_border(e))
@@ -208,45 +192,6 @@ int sl_encoder_check(const sl_encoder *e, const sl_image *img, sl_err *err)
 
 /* ---- Columns ------------------------------------------------------------- */
 
-static const char *unit_of(const char *base)
-{
-    size_t len = strlen(base);
-    if (!strcmp(base, "x") || !strcmp(base, "y") || !strcmp(base, "src_dx") ||
-        !strcmp(base, "src_dy"))
-        return "pix";
-    if (len >= 4 && !strcmp(base + len - 4, "flux"))
-        return "ct"; /* electrons: FITS has no unit for them, counts are what they are */
-    if (len >= 5 && !strcmp(base + len - 5, "angle"))
-        return "rad";
-    if (!strcmp(base, "theta_e") || (len >= 2 && !strcmp(base + len - 2, "_a")))
-        return "arcsec";
-    return "";
-}
-
-/* The estimate's name for coordinate i of factor f: "on" is the source
- * probability, u and v are the location, the galaxy encoder's fluxes are
- * galaxy_flux (star_flux comes from detect), and the lens factor's coordinates
- * are its parameters.  A per-band factor "name[b]" gives *band = b. */
-static void column_base(const sl_task *t, int f, int i, char *base, size_t size, int *band)
-{
-    static const char *const lens_coords[5] = {"theta_e", "e1", "e2", "src_dx", "src_dy"};
-    const char *name = t->factor[f].name;
-    const char *bracket = strchr(name, '[');
-    *band = bracket ? atoi(bracket + 1) : -1;
-    size_t len = bracket ? (size_t)(bracket - name) : strlen(name);
-    snprintf(base, size, "%.*s", (int)len, name);
-    if (t->kind == SL_TASK_DETECT && !strcmp(base, "on"))
-        snprintf(base, size, "source");
-    else if (t->kind == SL_TASK_DETECT && !strcmp(base, "u"))
-        snprintf(base, size, "x");
-    else if (t->kind == SL_TASK_DETECT && !strcmp(base, "v"))
-        snprintf(base, size, "y");
-    else if (t->kind == SL_TASK_GALAXY && !strcmp(base, "flux"))
-        snprintf(base, size, "galaxy_flux");
-    else if (t->kind == SL_TASK_LENS && t->factor[f].fam.kind == SL_FAM_MVN)
-        snprintf(base, size, "%s", lens_coords[i]);
-}
-
 /* Adds a column once (per-band factors share theirs); returns its index.
  * per_band marks a column of one value per band (flux_u, flux_g, ... in FITS). */
 static int column(sl_table *est, const char *name, const char *unit, int width, int per_band,
@@ -258,16 +203,21 @@ static int column(sl_table *est, const char *name, const char *unit, int width, 
     return c;
 }
 
+/* The columns of coordinate i of factor f, from the estimate schema. */
 static int setup_factor(sl_encoder *e, sl_table *est, const sl_task *t, int f, sl_err *err)
 {
     const sl_family *fam = &t->factor[f].fam;
     for (int i = 0; i < fam->dim; i++) {
         coord_cols *cc = &e->cols[t->kind][f][i];
-        char base[48], name[64];
-        int band;
-        column_base(t, f, i, base, sizeof base, &band);
+        const sl_estimate_param *p = sl_estimate_find(t->kind, t->factor[f].name, i);
+        if (!p)
+            return sl_err_set(err, "factor %s of the %s model: not in the estimate schema "
+                                   "(estimate.c)", t->factor[f].name, sl_task_name(t->kind));
+        const char *base = p->column, *bracket = strchr(t->factor[f].name, '[');
+        char name[64];
+        int band = bracket ? atoi(bracket + 1) : -1;
         int width = band >= 0 ? t->n_bands : 1;
-        const char *unit = unit_of(base);
+        const char *unit = p->unit;
         cc->elem = band >= 0 ? band : 0;
         cc->mu = cc->sigma = -1;
         for (int l = 0; l < SL_ENCODE_N_LEVELS; l++)
@@ -287,9 +237,7 @@ static int setup_factor(sl_encoder *e, sl_table *est, const sl_task *t, int f, s
         }
         if (fam->kind == SL_FAM_MVN)
             continue;
-        /* z-space parameters; the location's are u and v, in tile units, so
-         * that sl-merge (which shifts x_* and y_* columns) leaves them alone. */
-        const char *zbase = !strcmp(base, "x") ? "u" : !strcmp(base, "y") ? "v" : base;
+        const char *zbase = p->zname ? p->zname : base;
         snprintf(name, sizeof name, "%s_mu", zbase);
         if ((cc->mu = column(est, name, "", width, band >= 0, err)) < 0)
             return -1;
@@ -304,8 +252,8 @@ static int setup_columns(sl_encoder *e, sl_table *est, int n_bands, sl_err *err)
 {
     e->col_lens_mu = e->col_lens_chol = e->col_galaxy = e->col_lens = e->col_shear1 =
         e->col_shear2 = -1;
-    if (e->at_catalog && ((sl_table_add_column(est, "x", "pix", 1, err) < 0) ||
-                          sl_table_add_column(est, "y", "pix", 1, err) < 0))
+    if (e->at_catalog && ((sl_table_add_column(est, "x", SL_UNIT_PIXEL, 1, err) < 0) ||
+                          sl_table_add_column(est, "y", SL_UNIT_PIXEL, 1, err) < 0))
         return -1;
     for (int k = 0; k < SL_N_TASKS; k++) {
         if (!e->have[k] || (e->at_catalog && k == SL_TASK_DETECT))
@@ -326,7 +274,7 @@ static int setup_columns(sl_encoder *e, sl_table *est, int n_bands, sl_err *err)
     }
     /* Point values under the truth's names, so that an estimate renders. */
     if ((e->col_galaxy = column(est, "galaxy", "", 1, 0, err)) < 0 ||
-        (e->col_flux = column(est, "flux", "ct", n_bands, 1, err)) < 0)
+        (e->col_flux = column(est, "flux", SL_UNIT_FLUX, n_bands, 1, err)) < 0)
         return -1;
     if (e->have[SL_TASK_LENS_DETECT] && (e->col_lens = column(est, "lens", "", 1, 0, err)) < 0)
         return -1;
@@ -410,21 +358,10 @@ static float *input_buffer(sl_encoder *e, size_t floats, sl_err *err)
     return e->input;
 }
 
-/* The interior of an image, clipped to its parent, in its own pixels. */
-static void interior(const sl_image *img, int *x0, int *y0, int *x1, int *y1)
-{
-    *x0 = img->border;
-    *y0 = img->border;
-    int xe = img->width - img->border, ye = img->height - img->border;
-    int px = img->parent_width - img->x0, py = img->parent_height - img->y0;
-    *x1 = xe < px ? xe : px;
-    *y1 = ye < py ? ye : py;
-}
-
 static int in_interior(const sl_image *img, double x, double y)
 {
     int ix0, iy0, ix1, iy1;
-    interior(img, &ix0, &iy0, &ix1, &iy1);
+    sl_image_interior(img, &ix0, &iy0, &ix1, &iy1);
     return x >= ix0 && x < ix1 && y >= iy0 && y < iy1;
 }
 
@@ -455,7 +392,7 @@ static int detect(sl_encoder *e, sl_task_kind kind, const sl_image *img, const f
         return sl_err_set(err, "the %s model has %d outputs per tile, more than supported",
                           sl_task_name(kind), t->n_outputs);
     int ix0, iy0, ix1, iy1;
-    interior(img, &ix0, &iy0, &ix1, &iy1);
+    sl_image_interior(img, &ix0, &iy0, &ix1, &iy1);
     if (ix0 >= ix1 || iy0 >= iy1)
         return 0;
     int X0 = img->x0 + ix0, Y0 = img->y0 + iy0;

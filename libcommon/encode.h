@@ -68,11 +68,8 @@ int sl_encoder_border(const sl_encoder *e);
 int sl_encoder_quantum(const sl_encoder *e);
 
 /* Refuses an image whose bands (names and order) or pixel scale differ from
- * the models', or a patch too small in border for them.  Pixel scales agree
- * within a relative SL_ENCODE_SCALE_TOL: a survey's WCS gives its nominal
- * scale to a few 1e-5 (SDSS: 0.396012 for 0.396), and a 0.1% difference in
- * sizes is far below what the encoders resolve. */
-#define SL_ENCODE_SCALE_TOL 1e-3
+ * the models' (within SL_IMAGE_SCALE_TOL, image.h), or a patch too small in
+ * border for them. */
 int sl_encoder_check(const sl_encoder *e, const sl_image *img, sl_err *err);
 
 /* Gated cascade (the default, except at given positions) or every encoder

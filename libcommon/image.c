@@ -1,5 +1,7 @@
 #include "image.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,26 +54,61 @@ static int per_band(const sl_record *rec, const char *key, int n_bands, double l
     return 0;
 }
 
-static int read_bands(sl_image *img, const sl_record *rec, sl_err *err)
+int sl_image_read_bands(const sl_record *rec, char bands[][16], int *n_bands, sl_err *err)
 {
-    const msgpack_object *bands = sl_rec_get(rec, "bands");
-    if (!bands)
+    const msgpack_object *o = sl_rec_get(rec, "bands");
+    if (!o)
         return sl_rec_fail(rec, "bands", err, "missing");
-    if (bands->type != MSGPACK_OBJECT_ARRAY || bands->via.array.size < 1 ||
-        bands->via.array.size > SL_MAX_BANDS)
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size < 1 ||
+        o->via.array.size > SL_MAX_BANDS)
         return sl_rec_fail(rec, "bands", err, "expected array of 1 to %d band names, got %s",
-                           SL_MAX_BANDS, sl_obj_type_name(bands));
-    img->n_bands = (int)bands->via.array.size;
-    for (int b = 0; b < img->n_bands; b++) {
-        const msgpack_object *o = &bands->via.array.ptr[b];
-        if (o->type != MSGPACK_OBJECT_STR || o->via.str.size == 0 ||
-            o->via.str.size >= sizeof img->bands[b])
+                           SL_MAX_BANDS, sl_obj_type_name(o));
+    *n_bands = (int)o->via.array.size;
+    for (int b = 0; b < *n_bands; b++) {
+        const msgpack_object *name = &o->via.array.ptr[b];
+        if (name->type != MSGPACK_OBJECT_STR || name->via.str.size == 0 ||
+            name->via.str.size >= sizeof bands[b])
             return sl_rec_fail(rec, "bands", err, "element %d: expected a band name of 1 to %zu "
-                               "characters", b, sizeof img->bands[b] - 1);
-        memcpy(img->bands[b], o->via.str.ptr, o->via.str.size);
-        img->bands[b][o->via.str.size] = '\0';
+                               "characters", b, sizeof bands[b] - 1);
+        memcpy(bands[b], name->via.str.ptr, name->via.str.size);
+        bands[b][name->via.str.size] = '\0';
     }
     return 0;
+}
+
+int sl_image_same_bands(const char (*a)[16], int na, const char (*b)[16], int nb)
+{
+    if (na != nb)
+        return 0;
+    for (int i = 0; i < na; i++)
+        if (strcmp(a[i], b[i]) != 0)
+            return 0;
+    return 1;
+}
+
+void sl_image_format_bands(const char (*bands)[16], int n, const char *sep, char *buf,
+                           size_t size)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && len + 1 < size; i++)
+        len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? sep : "", bands[i]);
+}
+
+int sl_image_same_scale(double a, double b)
+{
+    return fabs(a / b - 1) <= SL_IMAGE_SCALE_TOL;
+}
+
+void sl_image_interior(const sl_image *img, int *x0, int *y0, int *x1, int *y1)
+{
+    int b = img->border;
+    *x0 = b > -img->x0 ? b : -img->x0;
+    *y0 = b > -img->y0 ? b : -img->y0;
+    int xe = img->width - b, ye = img->height - b;
+    int px = img->parent_width - img->x0, py = img->parent_height - img->y0;
+    *x1 = xe < px ? xe : px;
+    *y1 = ye < py ? ye : py;
 }
 
 /* Everything but the pixel copies; sets *n_pixels. */
@@ -85,7 +122,8 @@ static int read_header_fields(sl_image *img, const sl_record *rec, size_t *n_pix
     if (sl_rec_int(rec, "height", 1, SL_MAX_SIDE, &v, err) < 0)
         return -1;
     img->height = (int)v;
-    if (read_bands(img, rec, err) < 0 || sl_rec_num(rec, "pixel_scale", &img->pixel_scale, err) < 0)
+    if (sl_image_read_bands(rec, img->bands, &img->n_bands, err) < 0 ||
+        sl_rec_num(rec, "pixel_scale", &img->pixel_scale, err) < 0)
         return -1;
     if (!(img->pixel_scale > 0 && img->pixel_scale < 3600))
         return sl_rec_fail(rec, "pixel_scale", err, "%g arcsec is out of range (0, 3600)",
@@ -183,4 +221,68 @@ int sl_image_check(const sl_record *rec, sl_err *err)
         rc = sl_rec_f32_check(rec, "background_map", n, err);
     sl_image_free(&img);
     return rc;
+}
+
+/* ---- Writing -------------------------------------------------------------- */
+
+uint32_t sl_image_n_keys(const sl_image *img)
+{
+    return 8 + (img->has_zero_point != 0) + (img->has_gain != 0) + (img->is_patch ? 8 : 0);
+}
+
+void sl_image_pack_frame(sl_map *rec, const sl_image *img)
+{
+    sl_map_int(rec, "id", img->id);
+    sl_map_int(rec, "width", img->width);
+    sl_map_int(rec, "height", img->height);
+    msgpack_packer *pk = sl_map_key(rec, "bands");
+    msgpack_pack_array(pk, (uint32_t)img->n_bands);
+    for (int b = 0; b < img->n_bands; b++)
+        sl_pack_str(pk, img->bands[b]);
+    sl_map_num(rec, "pixel_scale", img->pixel_scale);
+}
+
+void sl_image_pack(sl_map *rec, const sl_image *img)
+{
+    size_t n = (size_t)img->width * img->height * img->n_bands;
+    sl_image_pack_frame(rec, img);
+    sl_map_str(rec, "units", "electrons");
+    sl_map_f32(rec, "pixels", img->pixels, n);
+    if (img->background_map)
+        sl_map_f32(rec, "background_map", img->background_map, n);
+    else
+        sl_map_nums(rec, "background", img->background, (size_t)img->n_bands);
+    if (img->has_zero_point)
+        sl_map_nums(rec, "zero_point", img->zero_point, (size_t)img->n_bands);
+    if (img->has_gain)
+        sl_map_nums(rec, "gain", img->gain, (size_t)img->n_bands);
+}
+
+void sl_image_pack_patch(sl_map *rec, const sl_image *img)
+{
+    if (!img->is_patch)
+        return;
+    sl_map_int(rec, "parent", img->parent);
+    sl_map_int(rec, "x0", img->x0);
+    sl_map_int(rec, "y0", img->y0);
+    sl_map_int(rec, "border", img->border);
+    sl_map_int(rec, "patch", img->patch);
+    sl_map_int(rec, "patches", img->patches);
+    sl_map_int(rec, "parent_width", img->parent_width);
+    sl_map_int(rec, "parent_height", img->parent_height);
+}
+
+void sl_image_rewrite_begin(sl_writer *w, sl_map *rec, const sl_record *in,
+                            const char *const *replaced, uint32_t n_new)
+{
+    /* `type` is sl_writer_begin's to write: never copied. */
+    const char *except[SL_IMAGE_MAX_REPLACED + 2] = {"type"};
+    int n = 0;
+    while (replaced[n] && n < SL_IMAGE_MAX_REPLACED) {
+        except[n + 1] = replaced[n];
+        n++;
+    }
+    except[n + 1] = NULL;
+    sl_writer_begin(w, rec, "image", 1 + sl_map_count_except(&in->root, except) + n_new);
+    sl_map_copy_except(rec, &in->root, except);
 }

@@ -1,41 +1,125 @@
 #include "model.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
-uint32_t sl_model_pack_keys(msgpack_packer *pk, const sl_model *m, const float *params,
+uint32_t sl_model_pack_keys(sl_map *rec, const sl_model *m, const float *params,
                             const float *state)
 {
     const sl_task *t = &m->task;
-    sl_pack_kv_str(pk, "task", sl_task_name(t->kind));
-    sl_pack_kv_int(pk, "tile", t->tile);
-    sl_pack_kv_int(pk, "border", t->border);
-    sl_pack_kv_int(pk, "patch_tiles", t->patch_tiles);
-    sl_pack_kv_int(pk, "cutout", t->cutout);
-    sl_pack_str(pk, "bands");
+    sl_map_str(rec, "task", sl_task_name(t->kind));
+    sl_map_int(rec, "tile", t->tile);
+    sl_map_int(rec, "border", t->border);
+    sl_map_int(rec, "patch_tiles", t->patch_tiles);
+    sl_map_int(rec, "cutout", t->cutout);
+    msgpack_packer *pk = sl_map_key(rec, "bands");
     msgpack_pack_array(pk, t->n_bands);
     for (int b = 0; b < t->n_bands; b++)
         sl_pack_str(pk, m->bands[b]);
-    sl_pack_kv_int(pk, "ref_band", t->ref_band);
-    sl_pack_kv_num(pk, "pixel_scale", m->pixel_scale);
-    sl_pack_kv_str(pk, "normalization", SL_MODEL_NORMALIZATION);
+    sl_map_int(rec, "ref_band", t->ref_band);
+    sl_map_num(rec, "pixel_scale", m->pixel_scale);
+    sl_map_str(rec, "normalization", SL_MODEL_NORMALIZATION);
     /* The factors, so that a reader can interpret the outputs without this code. */
-    sl_pack_str(pk, "factors");
-    msgpack_pack_array(pk, t->n_factors);
+    msgpack_pack_array(sl_map_key(rec, "factors"), t->n_factors);
     for (int f = 0; f < t->n_factors; f++) {
         char spec[512];
         sl_family_format(&t->factor[f].fam, spec, sizeof spec);
-        msgpack_pack_map(pk, 4);
-        sl_pack_kv_str(pk, "name", t->factor[f].name);
-        sl_pack_kv_str(pk, "family", spec);
-        sl_pack_kv_int(pk, "output", t->factor[f].out);
-        sl_pack_kv_int(pk, "target", t->factor[f].target);
+        sl_map fm;
+        sl_map_within(rec, &fm, "factors", 4);
+        sl_map_str(&fm, "name", t->factor[f].name);
+        sl_map_str(&fm, "family", spec);
+        sl_map_int(&fm, "output", t->factor[f].out);
+        sl_map_int(&fm, "target", t->factor[f].target);
+        sl_map_end(&fm, NULL);
     }
-    sl_pack_str(pk, "architecture");
-    sl_nn_pack(m->net, pk);
-    sl_pack_kv_f32(pk, "params", params, sl_nn_n_params(m->net));
-    sl_pack_kv_f32(pk, "state", state, sl_nn_n_state(m->net));
+    sl_nn_pack(m->net, sl_map_key(rec, "architecture"));
+    sl_map_f32(rec, "params", params, sl_nn_n_params(m->net));
+    sl_map_f32(rec, "state", state, sl_nn_n_state(m->net));
     return SL_MODEL_N_KEYS;
+}
+
+/* ---- The training history and the model record ----------------------------- */
+
+int sl_history_add(sl_history *h, long step, double loss, double val, sl_err *err)
+{
+    size_t n = h->step.n + 1;
+    if (sl_vec_reserve(&h->step, n, err) < 0 || sl_vec_reserve(&h->loss, n, err) < 0 ||
+        sl_vec_reserve(&h->val, n, err) < 0)
+        return -1;
+    h->step.a[h->step.n++] = (double)step;
+    h->loss.a[h->loss.n++] = loss;
+    h->val.a[h->val.n++] = val;
+    return 0;
+}
+
+void sl_history_free(sl_history *h)
+{
+    sl_vec_free(&h->step);
+    sl_vec_free(&h->loss);
+    sl_vec_free(&h->val);
+}
+
+void sl_history_pack(sl_map *rec, const sl_history *h)
+{
+    sl_map m;
+    sl_map_nest(rec, "history", &m, 3);
+    sl_map_nums(&m, "step", h->step.a, h->step.n);
+    sl_map_nums(&m, "loss", h->loss.a, h->step.n);
+    sl_map_nums(&m, "val_loss", h->val.a, h->step.n);
+    sl_map_end(&m, NULL);
+}
+
+int sl_history_read(sl_history *h, const sl_record *rec, sl_err *err)
+{
+    const msgpack_object *o = sl_rec_get(rec, "history.step");
+    size_t n = o && o->type == MSGPACK_OBJECT_ARRAY ? o->via.array.size : 0;
+    double *v = malloc((3 * n + 1) * sizeof *v);
+    if (!v)
+        return sl_err_set(err, "%s: record %ld: out of memory", rec->file, rec->num);
+    int rc = 0;
+    if (sl_rec_nums(rec, "history.step", v, n, err) < 0 ||
+        sl_rec_nums(rec, "history.loss", v + n, n, err) < 0 ||
+        sl_rec_nums(rec, "history.val_loss", v + 2 * n, n, err) < 0)
+        rc = -1;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = sl_history_add(h, (long)v[i], v[n + i], v[2 * n + i], err);
+    free(v);
+    return rc;
+}
+
+int sl_model_write(sl_writer *w, const sl_model *m, const float *params, const float *state,
+                   const sl_model_training *t, sl_err *err)
+{
+    sl_map rec;
+    sl_writer_begin(w, &rec, "model", 1 + SL_MODEL_N_KEYS + 5);
+    sl_model_pack_keys(&rec, m, params, state);
+    if (t->prior)
+        msgpack_pack_object(sl_map_key(&rec, "prior"), *t->prior);
+    else
+        sl_map_nil(&rec, "prior");
+    sl_map_int(&rec, "steps", t->steps);
+    sl_map_int(&rec, "best_step", t->best_step);
+    sl_map_num(&rec, "best_val_loss", t->best_val_loss);
+    sl_history_pack(&rec, t->hist);
+    return sl_writer_end(w, &rec, err);
+}
+
+static int is_simulate(const msgpack_object *header)
+{
+    const msgpack_object *tool = sl_obj_get(header, "tool");
+    return tool && sl_obj_is_str(tool, "sl-simulate");
+}
+
+const msgpack_object *sl_model_prior_of(const msgpack_object *header)
+{
+    const msgpack_object *cfg = is_simulate(header) ? sl_obj_get(header, "config") : NULL;
+    const msgpack_object *prov = sl_obj_get(header, "provenance");
+    for (uint32_t i = 0; !cfg && prov && prov->type == MSGPACK_OBJECT_ARRAY &&
+                         i < prov->via.array.size; i++)
+        if (is_simulate(&prov->via.array.ptr[i]))
+            cfg = sl_obj_get(&prov->via.array.ptr[i], "config");
+    return cfg;
 }
 
 static int read_int(const sl_record *rec, const char *key, int lo, int hi, int *out, sl_err *err)

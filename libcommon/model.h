@@ -7,13 +7,18 @@
  * the weights and batch-norm state as float32 bins, the configuration of the
  * prior its training data came from, and its training history.  Reading a
  * model checks every shape against every other, so a corrupted or mismatched
- * file is refused with the key at fault named. */
+ * file is refused with the key at fault named.
+ *
+ * Owns the model record's layout both ways (sl_model_write, sl_model_read),
+ * the keys it shares with checkpoint records (checkpoint.h), and the
+ * training history both carry. */
 #ifndef SL_MODEL_H
 #define SL_MODEL_H
 
 #include "nn.h"
 #include "record.h"
 #include "task.h"
+#include "vec.h"
 
 #define SL_MODEL_NORMALIZATION "asinh((x - background) / sqrt(background))"
 
@@ -25,11 +30,39 @@ typedef struct sl_model {
     int width;  /* base channel count of the default architecture */
 } sl_model;
 
-/* Packs the keys shared by model and checkpoint records (task through
- * weights) into pk: returns how many key/value pairs it wrote. */
-uint32_t sl_model_pack_keys(msgpack_packer *pk, const sl_model *m, const float *params,
+/* Writes the keys shared by model and checkpoint records (task through
+ * weights) into rec: returns how many it wrote (SL_MODEL_N_KEYS). */
+uint32_t sl_model_pack_keys(sl_map *rec, const sl_model *m, const float *params,
                             const float *state);
 #define SL_MODEL_N_KEYS 13
+
+/* A training history: the loss and the validation loss (NaN between
+ * evaluations) by step, the `history` key of model and checkpoint records. */
+typedef struct sl_history {
+    SL_VEC(double) step, loss, val;
+} sl_history;
+
+int sl_history_add(sl_history *h, long step, double loss, double val, sl_err *err);
+void sl_history_free(sl_history *h);
+void sl_history_pack(sl_map *rec, const sl_history *h);
+/* Appends the history a record carries to h. */
+int sl_history_read(sl_history *h, const sl_record *rec, sl_err *err);
+
+/* What a model record tells of its training, beside the model itself. */
+typedef struct sl_model_training {
+    const msgpack_object *prior; /* the prior's configuration, or NULL */
+    long steps, best_step;
+    double best_val_loss;        /* NaN without validation */
+    const sl_history *hist;
+} sl_model_training;
+
+/* Writes the model record: m with these weights, and its training. */
+int sl_model_write(sl_writer *w, const sl_model *m, const float *params, const float *state,
+                   const sl_model_training *t, sl_err *err);
+/* The configuration of the sl-simulate run training data came from, given
+ * the header of the data: the header itself, or the first sl-simulate in its
+ * provenance (when stages such as sl-tile sit between); NULL when none. */
+const msgpack_object *sl_model_prior_of(const msgpack_object *header);
 
 /* Reads a model (or checkpoint) record: rebuilds and finalizes the network for
  * batches of up to max_batch on `threads` threads (for evaluation only, without

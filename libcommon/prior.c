@@ -200,7 +200,7 @@ static void sample_lens(const sl_prior *p, sl_rng *r, sl_source *s)
 int sl_prior_sample(const sl_prior *p, uint64_t seed, uint64_t index, sl_catalog *cat)
 {
     sl_rng r;
-    sl_rng_init(&r, seed, index, SL_STREAM_CATALOG);
+    sl_rng_init(&r, seed, index, SL_RNG_CATALOG);
     cat->n = 0;
     cat->n_bands = p->n_bands;
     double area = p->width * p->height * p->pixel_scale * p->pixel_scale / 3600.0; /* arcmin^2 */

@@ -5,15 +5,14 @@
  * The prior is configured through sl_prior_keys (added to a tool's sl_config
  * next to the survey keys) and read once into an sl_prior; sampling a catalog
  * then needs no lookups.  Every draw for image k of seed s comes from the
- * random stream (s, k, SL_STREAM_CATALOG), so a catalog depends on (s, k) only. */
+ * random stream (s, k, SL_RNG_CATALOG: rng.h's list), so a catalog depends on
+ * (s, k) only. */
 #ifndef SL_PRIOR_H
 #define SL_PRIOR_H
 
 #include "catalog.h"
 #include "config.h"
 #include "rng.h"
-
-enum { SL_STREAM_CATALOG = 1, SL_STREAM_NOISE = 2, SL_STREAM_READ_NOISE = 3 };
 
 extern const sl_config_key sl_prior_keys[];
 extern const size_t sl_n_prior_keys;

@@ -572,6 +572,8 @@ struct sl_writer {
     msgpack_packer pk;
     long count;        /* data records written */
     int failed, pipe_closed, saved_errno;
+    int miscounted;    /* a map broke its promise: fault says which */
+    sl_err fault;
 };
 
 static void writer_flush(sl_writer *w)
@@ -644,6 +646,134 @@ const char *sl_writer_name(const sl_writer *w) { return w->path; }
 int sl_writer_pipe_closed(const sl_writer *w) { return w->pipe_closed; }
 int sl_writer_failed(const sl_writer *w) { return w->failed; }
 
+/* ---- Maps that count their keys ------------------------------------------- */
+
+void sl_map_begin(sl_map *m, msgpack_packer *pk, const char *name, uint32_t n_keys)
+{
+    *m = (sl_map){.pk = pk, .name = name, .promised = n_keys};
+    msgpack_pack_map(pk, n_keys);
+}
+
+msgpack_packer *sl_map_key(sl_map *m, const char *key)
+{
+    m->written++;
+    sl_pack_str(m->pk, key);
+    return m->pk;
+}
+
+void sl_map_within(sl_map *m, sl_map *child, const char *name, uint32_t n_keys)
+{
+    sl_map_begin(child, m->pk, name, n_keys);
+    child->up = m;
+}
+
+void sl_map_nest(sl_map *m, const char *key, sl_map *child, uint32_t n_keys)
+{
+    sl_map_key(m, key);
+    sl_map_within(m, child, key, n_keys);
+}
+
+void sl_map_str(sl_map *m, const char *key, const char *value)
+{
+    sl_pack_str(sl_map_key(m, key), value);
+}
+
+void sl_map_int(sl_map *m, const char *key, int64_t value)
+{
+    msgpack_pack_int64(sl_map_key(m, key), value);
+}
+
+void sl_map_num(sl_map *m, const char *key, double value)
+{
+    msgpack_pack_double(sl_map_key(m, key), value);
+}
+
+void sl_map_bool(sl_map *m, const char *key, int value)
+{
+    msgpack_packer *pk = sl_map_key(m, key);
+    if (value)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+}
+
+void sl_map_nil(sl_map *m, const char *key)
+{
+    msgpack_pack_nil(sl_map_key(m, key));
+}
+
+void sl_map_f32(sl_map *m, const char *key, const float *v, size_t n)
+{
+    sl_pack_f32(sl_map_key(m, key), v, n);
+}
+
+void sl_map_nums(sl_map *m, const char *key, const double *v, size_t n)
+{
+    msgpack_packer *pk = sl_map_key(m, key);
+    msgpack_pack_array(pk, n);
+    for (size_t i = 0; i < n; i++)
+        msgpack_pack_double(pk, v[i]);
+}
+
+static int key_listed(const msgpack_object *key, const char *const *list)
+{
+    for (; *list; list++)
+        if (sl_obj_is_str(key, *list))
+            return 1;
+    return 0;
+}
+
+uint32_t sl_map_count_except(const msgpack_object *map, const char *const *except)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < map->via.map.size; i++)
+        n += !key_listed(&map->via.map.ptr[i].key, except);
+    return n;
+}
+
+void sl_map_copy_except(sl_map *m, const msgpack_object *map, const char *const *except)
+{
+    for (uint32_t i = 0; i < map->via.map.size; i++) {
+        const msgpack_object_kv *kv = &map->via.map.ptr[i];
+        if (key_listed(&kv->key, except))
+            continue;
+        m->written++;
+        msgpack_pack_object(m->pk, kv->key);
+        msgpack_pack_object(m->pk, kv->val);
+    }
+}
+
+int sl_map_end(sl_map *m, sl_err *err)
+{
+    if (m->written != m->promised && !m->bad_name) {
+        m->bad_name = m->name;
+        m->bad_promised = m->promised;
+        m->bad_written = m->written;
+    }
+    if (!m->bad_name)
+        return 0;
+    /* The maps this one is inside fail at their end too. */
+    for (sl_map *up = m->up; up && !up->bad_name; up = up->up) {
+        up->bad_name = m->bad_name;
+        up->bad_promised = m->bad_promised;
+        up->bad_written = m->bad_written;
+    }
+    sl_err fault;
+    sl_err_set(&fault, "programming error: map '%s' promised %u keys and got %u",
+               m->bad_name, m->bad_promised, m->bad_written);
+    if (err)
+        *err = fault;
+    /* Packed for a writer: remember the first fault there, so that the stream
+     * is refused at its end even when the caller had no err to give. */
+    if (m->pk->callback == writer_append) {
+        sl_writer *w = m->pk->data;
+        if (!w->miscounted)
+            w->fault = fault;
+        w->miscounted = 1;
+    }
+    return -1;
+}
+
 void sl_pack_str(msgpack_packer *pk, const char *s)
 {
     size_t n = strlen(s);
@@ -709,16 +839,11 @@ static uint32_t provenance_entries(const msgpack_object *hdr)
 
 static void pack_without_provenance(msgpack_packer *pk, const msgpack_object *hdr)
 {
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < hdr->via.map.size; i++)
-        n += !sl_obj_is_str(&hdr->via.map.ptr[i].key, "provenance");
-    msgpack_pack_map(pk, n);
-    for (uint32_t i = 0; i < hdr->via.map.size; i++) {
-        if (sl_obj_is_str(&hdr->via.map.ptr[i].key, "provenance"))
-            continue;
-        msgpack_pack_object(pk, hdr->via.map.ptr[i].key);
-        msgpack_pack_object(pk, hdr->via.map.ptr[i].val);
-    }
+    static const char *const except[] = {"provenance", NULL};
+    sl_map m;
+    sl_map_begin(&m, pk, "header", sl_map_count_except(hdr, except));
+    sl_map_copy_except(&m, hdr, except);
+    sl_map_end(&m, NULL);
 }
 
 /* Packs the pending headers of the inputs as one flat provenance array, and
@@ -764,39 +889,49 @@ int sl_writer_header(sl_writer *w, const sl_provenance *p, sl_reader *const *inp
                      size_t n_inputs, sl_err *err)
 {
     msgpack_packer *pk = &w->pk;
-    msgpack_pack_map(pk, 9);
-    sl_pack_kv_str(pk, "type", "header");
-    sl_pack_kv_str(pk, "format", SL_FORMAT_NAME);
-    sl_pack_kv_int(pk, "format_version", SL_FORMAT_VERSION);
-    sl_pack_kv_str(pk, "tool", p->tool);
-    sl_pack_kv_str(pk, "version", p->version);
-    sl_pack_str(pk, "argv");
-    msgpack_pack_array(pk, p->argc);
+    sl_map hdr, config;
+    sl_map_begin(&hdr, pk, "header", 9);
+    sl_map_str(&hdr, "type", "header");
+    sl_map_str(&hdr, "format", SL_FORMAT_NAME);
+    sl_map_int(&hdr, "format_version", SL_FORMAT_VERSION);
+    sl_map_str(&hdr, "tool", p->tool);
+    sl_map_str(&hdr, "version", p->version);
+    msgpack_pack_array(sl_map_key(&hdr, "argv"), p->argc);
     for (int i = 0; i < p->argc; i++)
         sl_pack_str(pk, p->argv[i]);
-    sl_pack_str(pk, "seed");
     if (p->has_seed)
-        msgpack_pack_uint64(pk, p->seed);
+        msgpack_pack_uint64(sl_map_key(&hdr, "seed"), p->seed);
     else
-        msgpack_pack_nil(pk);
-    sl_pack_str(pk, "config");
-    msgpack_pack_map(pk, p->n_config);
+        sl_map_nil(&hdr, "seed");
+    sl_map_nest(&hdr, "config", &config, (uint32_t)p->n_config);
     for (size_t i = 0; i < p->n_config; i++)
-        sl_pack_kv_str(pk, p->config_names[i], p->config_values[i]);
-    sl_pack_str(pk, "provenance");
-    msgpack_pack_array(pk, pack_provenance(pk, inputs, n_inputs, 1));
+        sl_map_str(&config, p->config_names[i], p->config_values[i]);
+    sl_map_end(&config, NULL);
+    msgpack_pack_array(sl_map_key(&hdr, "provenance"), pack_provenance(pk, inputs, n_inputs, 1));
     pack_provenance(pk, inputs, n_inputs, 0);
+    if (sl_map_end(&hdr, err) < 0)
+        return -1;
     if (w->failed && !w->pipe_closed)
         return sl_err_set(err, "%s: write error: %s", w->path, strerror(w->saved_errno));
     return 0;
 }
 
-msgpack_packer *sl_writer_begin(sl_writer *w, const char *type, uint32_t n_keys)
+void sl_writer_begin(sl_writer *w, sl_map *rec, const char *type, uint32_t n_keys)
 {
     w->count++;
-    msgpack_pack_map(&w->pk, n_keys);
-    sl_pack_kv_str(&w->pk, "type", type);
-    return &w->pk;
+    sl_map_begin(rec, &w->pk, type, n_keys);
+    sl_map_str(rec, "type", type);
+}
+
+int sl_writer_end(sl_writer *w, sl_map *rec, sl_err *err)
+{
+    sl_map_end(rec, NULL);
+    if (w->miscounted) {
+        if (err)
+            *err = w->fault;
+        return -1;
+    }
+    return 0;
 }
 
 int sl_writer_raw(sl_writer *w, const sl_record *rec, sl_err *err)
@@ -831,18 +966,27 @@ int sl_writer_close(sl_writer *w, sl_reader *const *inputs, size_t n_inputs, sl_
 {
     msgpack_packer *pk = &w->pk;
     uint32_t late = pack_provenance(pk, inputs, n_inputs, 1);
-    msgpack_pack_map(pk, late ? 3 : 2);
-    sl_pack_kv_str(pk, "type", "end");
-    sl_pack_kv_int(pk, "records", w->count);
+    sl_map end;
+    sl_map_begin(&end, pk, "end", late ? 3 : 2);
+    sl_map_str(&end, "type", "end");
+    sl_map_int(&end, "records", w->count);
     if (late) {
         /* Input segments that began after our header was written. */
-        sl_pack_str(pk, "provenance");
-        msgpack_pack_array(pk, late);
+        msgpack_pack_array(sl_map_key(&end, "provenance"), late);
         pack_provenance(pk, inputs, n_inputs, 0);
     }
+    sl_map_end(&end, NULL);
     writer_flush(w);
     int rc = 0;
-    if (w->failed) {
+    if (w->miscounted) {
+        /* A record whose key count lies would be misread: not a stream. */
+        rc = sl_err_set(err, "%s: %s", w->path, w->fault.msg);
+        if (w->fd != STDOUT_FILENO) {
+            close(w->fd);
+            if (w->tmp)
+                unlink(w->tmp);
+        }
+    } else if (w->failed) {
         rc = w->pipe_closed ? 0 : sl_err_set(err, "%s: write error: %s", w->path,
                                              strerror(w->saved_errno));
         if (w->fd != STDOUT_FILENO) {

@@ -14,7 +14,8 @@
  *
  * Writing: sl_writer_open() writes to a temporary name beside the final path
  * (or to standard output), sl_writer_header() writes the provenance header,
- * sl_writer_begin() starts each data record, and sl_writer_close() writes the
+ * sl_writer_begin() and sl_writer_end() frame each data record (its keys
+ * counted: see "Maps that count their keys"), and sl_writer_close() writes the
  * `end` record, flushes, and renames the file into place.  sl_writer_abort()
  * removes the temporary file instead. */
 #ifndef SL_RECORD_H
@@ -104,6 +105,58 @@ int sl_rec_fail(const sl_record *rec, const char *key, sl_err *err, const char *
 const char *sl_obj_type_name(const msgpack_object *o);
 int sl_obj_is_str(const msgpack_object *o, const char *s);
 
+/* ---- Maps that count their keys ---------------------------------------------
+ * msgpack writes a map's key count before its keys, so a writer that promises
+ * one number and writes another makes a stream every reader misparses from
+ * there on.  Every map a record holds is therefore begun with its promised
+ * count, each key written through sl_map_* is counted, and sl_map_end()
+ * compares.  A miscount is a bug in the writing code, not bad input: it is
+ * reported through err and, when the packer is a writer's, remembered there,
+ * so that sl_writer_end() and sl_writer_close() fail and the broken output
+ * is never renamed into place.
+ *
+ *     sl_map m;
+ *     sl_map_begin(&m, pk, "psf", 2);
+ *     sl_map_str(&m, "model", "gaussian");
+ *     sl_map_num(&m, "fwhm", 1.4);
+ *     sl_map_end(&m, NULL);
+ */
+typedef struct sl_map {
+    msgpack_packer *pk;
+    const char *name;   /* the record type or key, for the message */
+    uint32_t promised, written;
+    struct sl_map *up;  /* the map this one is inside, or NULL */
+    /* The first miscount in this map or the maps inside it. */
+    const char *bad_name;
+    uint32_t bad_promised, bad_written;
+} sl_map;
+
+void sl_map_begin(sl_map *m, msgpack_packer *pk, const char *name, uint32_t n_keys);
+/* Starts child, a map of n_keys, as the value of key in m. */
+void sl_map_nest(sl_map *m, const char *key, sl_map *child, uint32_t n_keys);
+/* Starts child inside m where a value is due (an element of an array that is
+ * the value of one of m's keys): its miscount is m's too. */
+void sl_map_within(sl_map *m, sl_map *child, const char *name, uint32_t n_keys);
+/* Counts and packs key; the caller packs its value with the packer returned. */
+msgpack_packer *sl_map_key(sl_map *m, const char *key);
+void sl_map_str(sl_map *m, const char *key, const char *value);
+void sl_map_int(sl_map *m, const char *key, int64_t value);
+void sl_map_num(sl_map *m, const char *key, double value);
+void sl_map_bool(sl_map *m, const char *key, int value);
+void sl_map_nil(sl_map *m, const char *key);
+/* n float32 values as a little-endian bin; n doubles as an array. */
+void sl_map_f32(sl_map *m, const char *key, const float *v, size_t n);
+void sl_map_nums(sl_map *m, const char *key, const double *v, size_t n);
+/* Copies every key/value pair of map except the keys listed (a NULL-ended
+ * list): the records a tool rewrites keep what it does not know about.
+ * sl_map_count_except() is the number of pairs that copies, for the promise. */
+uint32_t sl_map_count_except(const msgpack_object *map, const char *const *except);
+void sl_map_copy_except(sl_map *m, const msgpack_object *map, const char *const *except);
+/* 0 when exactly the promised number of keys was written in m and in every
+ * map inside it; else -1, with "programming error: ..." in err (when not
+ * NULL) and in the writer. */
+int sl_map_end(sl_map *m, sl_err *err);
+
 /* ---- Writing ---------------------------------------------------------------- */
 typedef struct sl_writer sl_writer;
 
@@ -128,8 +181,10 @@ const char *sl_writer_name(const sl_writer *w);
 int sl_writer_header(sl_writer *w, const sl_provenance *p, sl_reader *const *inputs,
                      size_t n_inputs, sl_err *err);
 /* Starts a data record of n_keys keys, `type` included and already written:
- * the caller packs the other n_keys - 1 key/value pairs with the packer. */
-msgpack_packer *sl_writer_begin(sl_writer *w, const char *type, uint32_t n_keys);
+ * the caller writes the other n_keys - 1 through rec (sl_map_*) and ends it
+ * with sl_writer_end(), which fails when the count was not kept. */
+void sl_writer_begin(sl_writer *w, sl_map *rec, const char *type, uint32_t n_keys);
+int sl_writer_end(sl_writer *w, sl_map *rec, sl_err *err);
 /* Writes a record read elsewhere, unchanged. */
 int sl_writer_raw(sl_writer *w, const sl_record *rec, sl_err *err);
 /* Writes `end` (listing headers of input segments that began after our
@@ -144,7 +199,8 @@ int sl_writer_pipe_closed(const sl_writer *w);
 /* Non-zero after any write error (then sl_writer_close fails). */
 int sl_writer_failed(const sl_writer *w);
 
-/* Packing helpers: a key and its value in one call. */
+/* Packing helpers for values, and for maps built by hand (test fixtures
+ * that write malformed records on purpose); records use sl_map_*. */
 void sl_pack_str(msgpack_packer *pk, const char *s);
 void sl_pack_kv_str(msgpack_packer *pk, const char *key, const char *value);
 void sl_pack_kv_int(msgpack_packer *pk, const char *key, int64_t value);

@@ -154,6 +154,23 @@ static int psf_from_record(sl_psf *p, const sl_record *rec, const msgpack_object
     return rc < 0 ? sl_err_prefix(err, "%s: record %ld: key '%s'", rec->file, rec->num, key) : 0;
 }
 
+void sl_scene_to_image(const sl_scene *s, int64_t id, const float *pixels, sl_image *img)
+{
+    sl_image_init(img);
+    img->id = img->parent = id;
+    img->width = img->parent_width = s->width;
+    img->height = img->parent_height = s->height;
+    img->n_bands = s->n_bands;
+    memcpy(img->bands, s->bands, sizeof img->bands);
+    img->pixel_scale = s->pixel_scale;
+    img->pixels = (float *)pixels;
+    memcpy(img->background, s->sky, sizeof img->background);
+    img->has_zero_point = img->has_gain = 1;
+    memcpy(img->zero_point, s->zero_point, sizeof img->zero_point);
+    memcpy(img->gain, s->gain, sizeof img->gain);
+    img->patches = 1;
+}
+
 int sl_scene_from_image(sl_scene *s, const sl_image *img, const sl_record *rec, sl_err *err)
 {
     const msgpack_object *psf = sl_rec_get(rec, "psf");
@@ -211,38 +228,39 @@ int sl_scene_differs(const sl_scene *a, const sl_scene *b)
 
 void sl_psf_pack(msgpack_packer *pk, const sl_psf *psf, int n_bands, double pixel_scale)
 {
+    static const uint32_t n_keys[] = {[SL_PSF_GAUSSIAN] = 2, [SL_PSF_MOFFAT] = 3,
+                                      [SL_PSF_SDSS] = 7, [SL_PSF_PIXEL] = 3};
     msgpack_pack_array(pk, n_bands);
     for (int b = 0; b < n_bands; b++) {
         const sl_psf *p = &psf[b];
+        sl_map m;
+        sl_map_begin(&m, pk, "psf", n_keys[p->kind]);
         switch (p->kind) {
         case SL_PSF_GAUSSIAN:
-            msgpack_pack_map(pk, 2);
-            sl_pack_kv_str(pk, "model", "gaussian");
-            sl_pack_kv_num(pk, "fwhm", p->fwhm * pixel_scale);
+            sl_map_str(&m, "model", "gaussian");
+            sl_map_num(&m, "fwhm", p->fwhm * pixel_scale);
             break;
         case SL_PSF_MOFFAT:
-            msgpack_pack_map(pk, 3);
-            sl_pack_kv_str(pk, "model", "moffat");
-            sl_pack_kv_num(pk, "fwhm", p->fwhm * pixel_scale);
-            sl_pack_kv_num(pk, "beta", p->beta);
+            sl_map_str(&m, "model", "moffat");
+            sl_map_num(&m, "fwhm", p->fwhm * pixel_scale);
+            sl_map_num(&m, "beta", p->beta);
             break;
         case SL_PSF_SDSS:
-            msgpack_pack_map(pk, 7);
-            sl_pack_kv_str(pk, "model", "sdss");
-            sl_pack_kv_num(pk, "sigma1", p->sigma1);
-            sl_pack_kv_num(pk, "sigma2", p->sigma2);
-            sl_pack_kv_num(pk, "sigmap", p->sigmap);
-            sl_pack_kv_num(pk, "beta", p->beta);
-            sl_pack_kv_num(pk, "b", p->b);
-            sl_pack_kv_num(pk, "p0", p->p0);
+            sl_map_str(&m, "model", "sdss");
+            sl_map_num(&m, "sigma1", p->sigma1);
+            sl_map_num(&m, "sigma2", p->sigma2);
+            sl_map_num(&m, "sigmap", p->sigmap);
+            sl_map_num(&m, "beta", p->beta);
+            sl_map_num(&m, "b", p->b);
+            sl_map_num(&m, "p0", p->p0);
             break;
         case SL_PSF_PIXEL:
-            msgpack_pack_map(pk, 3);
-            sl_pack_kv_str(pk, "model", "pixel");
-            sl_pack_kv_int(pk, "size", p->pw);
-            sl_pack_kv_f32(pk, "pixels", p->pix, (size_t)p->pw * p->ph);
+            sl_map_str(&m, "model", "pixel");
+            sl_map_int(&m, "size", p->pw);
+            sl_map_f32(&m, "pixels", p->pix, (size_t)p->pw * p->ph);
             break;
         }
+        sl_map_end(&m, NULL);
     }
 }
 
@@ -597,8 +615,8 @@ void sl_render_noise(const sl_scene *s, float *img, uint64_t seed, uint64_t inde
 {
     /* Read noise has its own stream, so turning it on leaves the Poisson draws as they were. */
     sl_rng r, rr;
-    sl_rng_init(&r, seed, index, SL_STREAM_NOISE);
-    sl_rng_init(&rr, seed, index, SL_STREAM_READ_NOISE);
+    sl_rng_init(&r, seed, index, SL_RNG_NOISE);
+    sl_rng_init(&rr, seed, index, SL_RNG_READ_NOISE);
     size_t plane = (size_t)s->width * s->height;
     for (int b = 0; b < s->n_bands; b++) {
         float *band = img + b * plane;

@@ -47,6 +47,9 @@ void sl_scene_free(sl_scene *s);
  * `psf` key when present), keeping the configured values for what the record
  * lacks.  s must hold a scene made by sl_scene_from_config. */
 int sl_scene_from_image(sl_scene *s, const sl_image *img, const sl_record *rec, sl_err *err);
+/* The other way: the image record a scene and its pixels make (whole, id),
+ * for sl_image_pack.  img borrows pixels; it owns nothing to free. */
+void sl_scene_to_image(const sl_scene *s, int64_t id, const float *pixels, sl_image *img);
 /* Non-zero when two scenes need different renderers (size, bands, PSFs). */
 int sl_scene_differs(const sl_scene *a, const sl_scene *b);
 void sl_scene_copy(sl_scene *dst, const sl_scene *src);
@@ -74,7 +77,8 @@ int sl_render_expected(sl_renderer *r, const sl_catalog *cat, float *out, sl_err
 void sl_render_metrics(const sl_renderer *r, const float *expected, sl_catalog *cat);
 
 /* Replaces an expected image by a noisy draw from it, from the random stream
- * (seed, index, SL_STREAM_NOISE). */
+ * (seed, index, SL_RNG_NOISE), and read noise from (seed, index,
+ * SL_RNG_READ_NOISE). */
 void sl_render_noise(const sl_scene *s, float *img, uint64_t seed, uint64_t index);
 
 #endif

@@ -126,32 +126,32 @@ void sl_table_pack(msgpack_packer *pk, const sl_table *t)
         n_units += t->cols[c].unit[0] != '\0';
         n_band += t->cols[c].per_band;
     }
-    msgpack_pack_map(pk, 2 + (n_units > 0) + (n_band > 0) + (uint32_t)t->n_cols);
-    sl_pack_kv_int(pk, "n", t->n);
+    sl_map m, sub;
+    sl_map_begin(&m, pk, "table", 2 + (n_units > 0) + (n_band > 0) + (uint32_t)t->n_cols);
+    sl_map_int(&m, "n", t->n);
     /* Always there, even empty: then a reader knows every other column has
      * width 1 and catches one of the wrong length. */
-    sl_pack_str(pk, "widths");
-    msgpack_pack_map(pk, (uint32_t)n_wide);
+    sl_map_nest(&m, "widths", &sub, (uint32_t)n_wide);
     for (int c = 0; c < t->n_cols; c++)
         if (t->cols[c].width != 1)
-            sl_pack_kv_int(pk, t->cols[c].name, t->cols[c].width);
+            sl_map_int(&sub, t->cols[c].name, t->cols[c].width);
+    sl_map_end(&sub, NULL);
     if (n_units) {
-        sl_pack_str(pk, "units");
-        msgpack_pack_map(pk, (uint32_t)n_units);
+        sl_map_nest(&m, "units", &sub, (uint32_t)n_units);
         for (int c = 0; c < t->n_cols; c++)
             if (t->cols[c].unit[0])
-                sl_pack_kv_str(pk, t->cols[c].name, t->cols[c].unit);
+                sl_map_str(&sub, t->cols[c].name, t->cols[c].unit);
+        sl_map_end(&sub, NULL);
     }
     if (n_band) {
-        sl_pack_str(pk, "per_band");
-        msgpack_pack_array(pk, (uint32_t)n_band);
+        msgpack_pack_array(sl_map_key(&m, "per_band"), (uint32_t)n_band);
         for (int c = 0; c < t->n_cols; c++)
             if (t->cols[c].per_band)
                 sl_pack_str(pk, t->cols[c].name);
     }
     for (int c = 0; c < t->n_cols; c++)
-        sl_pack_kv_f32(pk, t->cols[c].name, t->cols[c].v,
-                       (size_t)t->n * (size_t)t->cols[c].width);
+        sl_map_f32(&m, t->cols[c].name, t->cols[c].v, (size_t)t->n * (size_t)t->cols[c].width);
+    sl_map_end(&m, NULL);
 }
 
 /* The width of column `name` holding len values: from `widths` when the

@@ -20,7 +20,7 @@
  *
  *     sl_table t;
  *     sl_table_init(&t);
- *     int x = sl_table_add_column(&t, "x", "pixel", 1, &err);
+ *     int x = sl_table_add_column(&t, "x", SL_UNIT_PIXEL, 1, &err);
  *     int r = sl_table_add_rows(&t, 1, &err);
  *     *sl_table_at(&t, x, r) = 12.5f;
  *     sl_table_pack(pk, &t);
@@ -34,6 +34,13 @@
 
 #include "fits.h"
 #include "record.h"
+
+/* Column units, as FITS writes them (TUNITn) and astropy reads them back:
+ * the same for the same quantity in truth and estimate tables. */
+#define SL_UNIT_PIXEL "pix"
+#define SL_UNIT_FLUX "ct"  /* electrons: FITS has no unit for them; counts they are */
+#define SL_UNIT_ANGLE "rad"
+#define SL_UNIT_ARCSEC "arcsec"
 
 /* Limits a reader enforces: rows per table, values per row of a column. */
 #define SL_TABLE_MAX_ROWS 10000000

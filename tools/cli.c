@@ -115,9 +115,17 @@ sl_writer *sl_cli_output_open(const char *path, const sl_provenance *prov, sl_re
 void sl_cli_output_close(sl_writer *w, sl_reader *const *in, size_t n_in)
 {
     sl_err err;
-    if (sl_writer_close(w, in, n_in, &err) < 0)
+    int rc = sl_writer_close(w, in, n_in, &err);
+    sl_cli_register_writer(NULL); /* closed and freed, whatever happened */
+    if (rc < 0)
         sl_die_err(&err);
-    sl_cli_register_writer(NULL);
+}
+
+void sl_cli_record_end(sl_writer *w, sl_map *rec)
+{
+    sl_err err;
+    if (sl_writer_end(w, rec, &err) < 0)
+        sl_die_err(&err);
 }
 
 int sl_cli_next_image(sl_reader **in, int n_in, int *f, sl_writer *out, sl_record *rec)

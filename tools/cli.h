@@ -78,6 +78,9 @@ sl_writer *sl_cli_output_open(const char *path, const sl_provenance *prov, sl_re
 /* Writes the end record, puts the file in place and unregisters it.  Dies
  * on error. */
 void sl_cli_output_close(sl_writer *w, sl_reader *const *in, size_t n_in);
+/* Ends a data record begun with sl_writer_begin(); dies when a map in it
+ * broke its promised key count (a bug, reported as such). */
+void sl_cli_record_end(sl_writer *w, sl_map *rec);
 
 /* The next image record of in[*f], in[*f + 1], ... (start with *f = 0),
  * copying every record of another type to out unchanged (when out is not

@@ -178,7 +178,8 @@ static void write_outputs(sl_writer *w, sl_reader **in, int out_stdout, int json
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    sl_calib_run_pack(&run, &pk);
+    if (sl_calib_run_pack(&run, &pk, &err) < 0)
+        sl_die_err(&err);
     if (w) {
         sl_record r = {.raw = sb.data, .raw_len = sb.size};
         if (sl_writer_raw(w, &r, &err) < 0)

@@ -76,36 +76,23 @@ static int on_option(int c, const char *arg)
 }
 
 /* The input record with `estimate` set (replacing one already there). */
-static int dropped_key(const msgpack_object *key)
-{
-    if (sl_obj_is_str(key, "type") || sl_obj_is_str(key, "estimate") ||
-        sl_obj_is_str(key, "samples"))
-        return 1;
-    return opt.no_pixels && (sl_obj_is_str(key, "pixels") || sl_obj_is_str(key, "background_map"));
-}
-
 static void write_estimate(sl_writer *out, const sl_record *rec, const sl_table *est,
                            const sl_catalog *samples)
 {
-    const msgpack_object *root = &rec->root;
-    uint32_t kept = 0;
-    for (uint32_t i = 0; i < root->via.map.size; i++)
-        kept += !dropped_key(&root->via.map.ptr[i].key);
-    msgpack_packer *pk = sl_writer_begin(out, "image", kept + 2 + (opt.samples > 0));
-    for (uint32_t i = 0; i < root->via.map.size; i++) {
-        if (dropped_key(&root->via.map.ptr[i].key))
-            continue;
-        msgpack_pack_object(pk, root->via.map.ptr[i].key);
-        msgpack_pack_object(pk, root->via.map.ptr[i].val);
-    }
-    sl_pack_str(pk, "estimate");
-    sl_table_pack(pk, est);
+    static const char *const replaced[] = {"estimate", "samples", NULL};
+    static const char *const replaced_no_pixels[] = {"estimate", "samples", "pixels",
+                                                     "background_map", NULL};
+    sl_map m;
+    sl_image_rewrite_begin(out, &m, rec, opt.no_pixels ? replaced_no_pixels : replaced,
+                           1 + (opt.samples > 0));
+    sl_table_pack(sl_map_key(&m, "estimate"), est);
     if (opt.samples) {
-        sl_pack_str(pk, "samples");
+        msgpack_packer *pk = sl_map_key(&m, "samples");
         msgpack_pack_array(pk, (uint32_t)opt.samples);
         for (long k = 0; k < opt.samples; k++)
             sl_catalog_pack(pk, &samples[k]);
     }
+    sl_cli_record_end(out, &m);
 }
 
 int main(int argc, char **argv)

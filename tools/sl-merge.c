@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "catrecord.h"
 #include "cli.h"
 #include "image.h"
 #include "output.h"
@@ -88,19 +89,17 @@ typedef struct piece {
 typedef enum { FROM_PATCHES, FROM_IMAGE, FROM_CATALOG } origin;
 
 typedef struct parent {
-    int64_t id;
+    /* What is written: the merged tables (est, truth, samples), or those read
+     * from a catalog record. */
+    sl_catrecord cat;
     origin from;
     const char *file; /* its first record */
     long num;
-    int width, height, n_bands, patches, has_truth, has_zero_point, n_samples;
-    char bands[SL_MAX_BANDS][16];
-    double pixel_scale, zero_point[SL_MAX_BANDS];
+    int patches;
     piece *pieces;
     int n_pieces;
     size_t cap_pieces;
-    int merged;          /* every patch came, and their rows are in est, truth */
-    sl_table est, truth; /* merged (or read from a catalog record) */
-    sl_table *samples;   /* n_samples merged posterior samples */
+    int merged;          /* every patch came, and their rows are in cat */
     char *raw;           /* a catalog record as read, passed on unchanged */
     size_t raw_len;
 } parent;
@@ -127,7 +126,7 @@ static void rehash(void)
     if (!(all.slot = calloc(all.n_slots, sizeof *all.slot)))
         sl_die("out of memory");
     for (int i = 0; i < all.n; i++) {
-        size_t s = slot_of(all.p[i].id);
+        size_t s = slot_of(all.p[i].cat.img.id);
         while (all.slot[s])
             s = (s + 1) & (all.n_slots - 1);
         all.slot[s] = i + 1;
@@ -141,7 +140,7 @@ static parent *parent_get(int64_t id, int *is_new)
         rehash();
     size_t s = slot_of(id);
     for (; all.slot[s]; s = (s + 1) & (all.n_slots - 1))
-        if (all.p[all.slot[s] - 1].id == id) {
+        if (all.p[all.slot[s] - 1].cat.img.id == id) {
             *is_new = 0;
             return &all.p[all.slot[s] - 1];
         }
@@ -150,7 +149,9 @@ static parent *parent_get(int64_t id, int *is_new)
         sl_die_err(&err);
     parent *p = &all.p[all.n];
     memset(p, 0, sizeof *p);
-    p->id = id;
+    sl_catrecord_init(&p->cat);
+    p->cat.key = opt.key;
+    p->cat.img.id = id;
     all.slot[s] = ++all.n;
     *is_new = 1;
     return p;
@@ -162,24 +163,6 @@ static int carries_truth(const sl_record *rec)
     return strcmp(opt.key, "truth") != 0 && sl_rec_get(rec, "truth") != NULL;
 }
 
-static void format_bands(char *buf, size_t size, int n, const char bands[][16])
-{
-    size_t len = 0;
-    buf[0] = '\0';
-    for (int b = 0; b < n && len < size; b++)
-        len += (size_t)snprintf(buf + len, size - len, "%s%s", b ? " " : "", bands[b]);
-}
-
-static int same_bands(const parent *p, int n, const char bands[][16])
-{
-    if (p->n_bands != n)
-        return 0;
-    for (int b = 0; b < n; b++)
-        if (strcmp(p->bands[b], bands[b]) != 0)
-            return 0;
-    return 1;
-}
-
 /* A second record for a parent: it must be another patch, telling the same
  * story about the parent as the first. */
 static void check_same_parent(const parent *p, const sl_record *rec, const sl_image *img,
@@ -187,32 +170,32 @@ static void check_same_parent(const parent *p, const sl_record *rec, const sl_im
 {
     if (from != FROM_PATCHES || p->from != FROM_PATCHES)
         sl_die("%s: record %ld: image %lld appears twice (first at %s: record %ld)", rec->file,
-               rec->num, (long long)p->id, p->file, p->num);
+               rec->num, (long long)p->cat.img.id, p->file, p->num);
     if (img->patches != p->patches)
         sl_die("%s: record %ld: key 'patches': %d, but the first patch of parent %lld (%s: "
-               "record %ld) says %d", rec->file, rec->num, img->patches, (long long)p->id,
+               "record %ld) says %d", rec->file, rec->num, img->patches, (long long)p->cat.img.id,
                p->file, p->num, p->patches);
-    if (img->parent_width != p->width || img->parent_height != p->height)
+    if (img->parent_width != p->cat.img.width || img->parent_height != p->cat.img.height)
         sl_die("%s: record %ld: key 'parent_width': %d x %d pixels, but the first patch of "
                "parent %lld (%s: record %ld) says %d x %d", rec->file, rec->num,
-               img->parent_width, img->parent_height, (long long)p->id, p->file, p->num,
-               p->width, p->height);
-    if (!same_bands(p, img->n_bands, img->bands)) {
+               img->parent_width, img->parent_height, (long long)p->cat.img.id, p->file, p->num,
+               p->cat.img.width, p->cat.img.height);
+    if (!sl_image_same_bands(p->cat.img.bands, p->cat.img.n_bands, img->bands, img->n_bands)) {
         char a[300], b[300];
-        format_bands(a, sizeof a, img->n_bands, img->bands);
-        format_bands(b, sizeof b, p->n_bands, p->bands);
+        sl_image_format_bands(img->bands, img->n_bands, " ", a, sizeof a);
+        sl_image_format_bands(p->cat.img.bands, p->cat.img.n_bands, " ", b, sizeof b);
         sl_die("%s: record %ld: key 'bands': %s, but the first patch of parent %lld (%s: "
-               "record %ld) has %s", rec->file, rec->num, a, (long long)p->id, p->file, p->num, b);
+               "record %ld) has %s", rec->file, rec->num, a, (long long)p->cat.img.id, p->file, p->num, b);
     }
-    if (img->pixel_scale != p->pixel_scale)
+    if (!sl_image_same_scale(img->pixel_scale, p->cat.img.pixel_scale))
         sl_die("%s: record %ld: key 'pixel_scale': %g, but the first patch of parent %lld (%s: "
-               "record %ld) has %g", rec->file, rec->num, img->pixel_scale, (long long)p->id,
-               p->file, p->num, p->pixel_scale);
+               "record %ld) has %g", rec->file, rec->num, img->pixel_scale, (long long)p->cat.img.id,
+               p->file, p->num, p->cat.img.pixel_scale);
     int has_truth = carries_truth(rec);
-    if (has_truth != p->has_truth)
+    if (has_truth != p->cat.has_truth)
         sl_die("%s: record %ld: key 'truth': %s, but the first patch of parent %lld (%s: "
                "record %ld) %s one", rec->file, rec->num, has_truth ? "present" : "missing",
-               (long long)p->id, p->file, p->num, p->has_truth ? "has" : "has not");
+               (long long)p->cat.img.id, p->file, p->num, p->cat.has_truth ? "has" : "has not");
 }
 
 /* ---- Completing each parent ------------------------------------------------- */
@@ -235,24 +218,24 @@ static void complete(parent *p)
     for (int i = 1; i < p->n_pieces; i++)
         if (p->pieces[i].patch == p->pieces[i - 1].patch)
             sl_die("%s: record %ld: parent %lld, patch %d appears twice (first at %s: record "
-                   "%ld)", p->pieces[i].file, p->pieces[i].num, (long long)p->id,
+                   "%ld)", p->pieces[i].file, p->pieces[i].num, (long long)p->cat.img.id,
                    p->pieces[i].patch, p->pieces[i - 1].file, p->pieces[i - 1].num);
     if (p->n_pieces < p->patches) {
         int missing = 0;
         for (int i = 0; i < p->n_pieces && p->pieces[i].patch == i; i++)
             missing = i + 1;
         sl_die("parent %lld: patch %d of %d is missing (%d of %d missing in all)",
-               (long long)p->id, missing, p->patches, p->patches - p->n_pieces, p->patches);
+               (long long)p->cat.img.id, missing, p->patches, p->patches - p->n_pieces, p->patches);
     }
     sl_err err;
     for (int i = 0; i < p->n_pieces; i++) {
         piece *pc = &p->pieces[i];
-        if (sl_table_append(&p->est, &pc->est, NULL, 0, 0, 0, &err) < 0)
+        if (sl_table_append(&p->cat.est, &pc->est, NULL, 0, 0, 0, &err) < 0)
             sl_die("%s: record %ld: key '%s': %s", pc->file, pc->num, opt.key, err.msg);
-        if (p->has_truth && sl_table_append(&p->truth, &pc->truth, NULL, 0, 0, 0, &err) < 0)
+        if (p->cat.has_truth && sl_table_append(&p->cat.truth, &pc->truth, NULL, 0, 0, 0, &err) < 0)
             sl_die("%s: record %ld: key 'truth': %s", pc->file, pc->num, err.msg);
-        for (int k = 0; k < p->n_samples; k++) {
-            if (sl_table_append(&p->samples[k], &pc->samples[k], NULL, 0, 0, 0, &err) < 0)
+        for (int k = 0; k < p->cat.n_samples; k++) {
+            if (sl_table_append(&p->cat.samples[k], &pc->samples[k], NULL, 0, 0, 0, &err) < 0)
                 sl_die("%s: record %ld: key 'samples.%d': %s", pc->file, pc->num, k, err.msg);
             sl_table_free(&pc->samples[k]);
         }
@@ -306,14 +289,8 @@ static void take_interior(sl_table *dst, sl_table *scratch, const sl_record *rec
         sl_die_err(&err);
     int n_rows = 0, *rows = NULL;
     if (img->is_patch) {
-        /* The interior in patch pixels, clipped to the parent. */
-        int b = img->border;
-        double xlo = b > -img->x0 ? b : -img->x0, ylo = b > -img->y0 ? b : -img->y0;
-        double xhi = img->width - b, yhi = img->height - b;
-        if (xhi > img->parent_width - img->x0)
-            xhi = img->parent_width - img->x0;
-        if (yhi > img->parent_height - img->y0)
-            yhi = img->parent_height - img->y0;
+        int xlo, ylo, xhi, yhi;
+        sl_image_interior(img, &xlo, &ylo, &xhi, &yhi);
         rows = interior_rows(scratch, rec, key, xlo, xhi, ylo, yhi, &n_rows);
     }
     if (sl_table_append(dst, scratch, rows, n_rows, img->x0, img->y0, &err) < 0)
@@ -324,13 +301,11 @@ static void take_interior(sl_table *dst, sl_table *scratch, const sl_record *rec
 /* The number of posterior samples a record carries (an array of catalogs). */
 static int n_samples_of(const sl_record *rec)
 {
-    const msgpack_object *o = sl_rec_get(rec, "samples");
-    if (!o)
-        return 0;
-    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size > 65536)
-        sl_die("%s: record %ld: key 'samples': expected an array of catalogs, got %s", rec->file,
-               rec->num, sl_obj_type_name(o));
-    return (int)o->via.array.size;
+    sl_err err;
+    int n;
+    if (sl_catrecord_n_samples(rec, &n, &err) < 0)
+        sl_die_err(&err);
+    return n;
 }
 
 static void add_image(const sl_record *rec, sl_image *img, sl_table *scratch)
@@ -347,41 +322,41 @@ static void add_image(const sl_record *rec, sl_image *img, sl_table *scratch)
         p->from = from;
         p->file = rec->file;
         p->num = rec->num;
-        p->width = img->parent_width;
-        p->height = img->parent_height;
-        p->n_bands = img->n_bands;
-        memcpy(p->bands, img->bands, sizeof p->bands);
-        p->pixel_scale = img->pixel_scale;
-        p->has_zero_point = img->has_zero_point;
-        memcpy(p->zero_point, img->zero_point, sizeof p->zero_point);
+        p->cat.img.width = img->parent_width;
+        p->cat.img.height = img->parent_height;
+        p->cat.img.n_bands = img->n_bands;
+        memcpy(p->cat.img.bands, img->bands, sizeof p->cat.img.bands);
+        p->cat.img.pixel_scale = img->pixel_scale;
+        p->cat.img.has_zero_point = img->has_zero_point;
+        memcpy(p->cat.img.zero_point, img->zero_point, sizeof p->cat.img.zero_point);
         p->patches = img->patches;
-        p->has_truth = carries_truth(rec);
-        p->n_samples = n_samples_of(rec);
-        if (!(p->samples = calloc((size_t)p->n_samples + 1, sizeof *p->samples)))
+        p->cat.has_truth = carries_truth(rec);
+        p->cat.n_samples = n_samples_of(rec);
+        if (!(p->cat.samples = calloc((size_t)p->cat.n_samples + 1, sizeof *p->cat.samples)))
             sl_die("out of memory");
     }
-    if (n_samples_of(rec) != p->n_samples)
+    if (n_samples_of(rec) != p->cat.n_samples)
         sl_die("%s: record %ld: key 'samples': %d posterior samples, the first patch of parent "
-               "%lld has %d", rec->file, rec->num, n_samples_of(rec), (long long)p->id,
-               p->n_samples);
+               "%lld has %d", rec->file, rec->num, n_samples_of(rec), (long long)p->cat.img.id,
+               p->cat.n_samples);
     if (sl_vec_grow((void **)&p->pieces, &p->cap_pieces, (size_t)p->n_pieces + 1,
                     sizeof *p->pieces, &err) < 0)
         sl_die_err(&err);
     if (p->merged) { /* complete already, so this patch came before */
         const piece *first = &p->pieces[img->patch];
         sl_die("%s: record %ld: parent %lld, patch %d appears twice (first at %s: record %ld)",
-               rec->file, rec->num, (long long)p->id, img->patch, first->file, first->num);
+               rec->file, rec->num, (long long)p->cat.img.id, img->patch, first->file, first->num);
     }
     piece *pc = &p->pieces[p->n_pieces++];
     *pc = (piece){.patch = img->patch, .seq = all.seq++, .file = rec->file, .num = rec->num};
     sl_table_init(&pc->est);
     sl_table_init(&pc->truth);
     take_interior(&pc->est, scratch, rec, opt.key, img);
-    if (p->has_truth)
+    if (p->cat.has_truth)
         take_interior(&pc->truth, scratch, rec, "truth", img);
-    if (!(pc->samples = calloc((size_t)p->n_samples + 1, sizeof *pc->samples)))
+    if (!(pc->samples = calloc((size_t)p->cat.n_samples + 1, sizeof *pc->samples)))
         sl_die("out of memory");
-    for (int k = 0; k < p->n_samples; k++) {
+    for (int k = 0; k < p->cat.n_samples; k++) {
         char key[32];
         snprintf(key, sizeof key, "samples.%d", k);
         take_interior(&pc->samples[k], scratch, rec, key, img);
@@ -397,7 +372,7 @@ static void add_image(const sl_record *rec, sl_image *img, sl_table *scratch)
 static void add_catalog(const sl_record *rec)
 {
     sl_err err;
-    int64_t id, v;
+    int64_t id;
     if (sl_rec_int(rec, "id", INT64_MIN, INT64_MAX, &id, &err) < 0)
         sl_die_err(&err);
     int is_new;
@@ -409,33 +384,7 @@ static void add_catalog(const sl_record *rec)
     p->file = rec->file;
     p->num = rec->num;
     p->patches = 1;
-    if (sl_rec_int(rec, "width", 1, SL_MAX_SIDE, &v, &err) < 0)
-        sl_die_err(&err);
-    p->width = (int)v;
-    if (sl_rec_int(rec, "height", 1, SL_MAX_SIDE, &v, &err) < 0)
-        sl_die_err(&err);
-    p->height = (int)v;
-    const msgpack_object *bands = sl_rec_get(rec, "bands");
-    if (!bands || bands->type != MSGPACK_OBJECT_ARRAY || bands->via.array.size < 1 ||
-        bands->via.array.size > SL_MAX_BANDS)
-        sl_die("%s: record %ld: key 'bands': expected array of 1 to %d band names", rec->file,
-               rec->num, SL_MAX_BANDS);
-    p->n_bands = (int)bands->via.array.size;
-    for (int b = 0; b < p->n_bands; b++) {
-        const msgpack_object *o = &bands->via.array.ptr[b];
-        if (o->type != MSGPACK_OBJECT_STR || o->via.str.size < 1 || o->via.str.size > 15)
-            sl_die("%s: record %ld: key 'bands': element %d: expected a band name of 1 to 15 "
-                   "characters", rec->file, rec->num, b);
-        snprintf(p->bands[b], sizeof p->bands[b], "%.*s", (int)o->via.str.size, o->via.str.ptr);
-    }
-    if (sl_rec_num(rec, "pixel_scale", &p->pixel_scale, &err) < 0)
-        sl_die_err(&err);
-    p->has_zero_point = sl_rec_get(rec, "zero_point") != NULL;
-    p->has_truth = carries_truth(rec);
-    if ((p->has_zero_point &&
-         sl_rec_nums(rec, "zero_point", p->zero_point, (size_t)p->n_bands, &err) < 0) ||
-        sl_table_read(&p->est, rec, opt.key, &err) < 0 ||
-        (p->has_truth && sl_table_read(&p->truth, rec, "truth", &err) < 0))
+    if (sl_catrecord_read(&p->cat, rec, opt.key, &err) < 0)
         sl_die_err(&err);
     if (!(p->raw = malloc(rec->raw_len)))
         sl_die("out of memory");
@@ -446,7 +395,7 @@ static void add_catalog(const sl_record *rec)
 static int by_id(const void *a, const void *b)
 {
     const parent *p = a, *q = b;
-    return p->id < q->id ? -1 : p->id > q->id;
+    return p->cat.img.id < q->cat.img.id ? -1 : p->cat.img.id > q->cat.img.id;
 }
 
 /* ---- Writing ----------------------------------------------------------------- */
@@ -454,36 +403,10 @@ static int by_id(const void *a, const void *b)
 static void write_catalog(sl_writer *w, const parent *p)
 {
     sl_err err;
-    if (p->raw) {
-        sl_record rec = {.raw = p->raw, .raw_len = p->raw_len};
-        if (sl_writer_raw(w, &rec, &err) < 0)
-            sl_die_err(&err);
-        return;
-    }
-    msgpack_packer *pk = sl_writer_begin(w, "catalog", 7 + p->has_zero_point + p->has_truth +
-                                                           (p->n_samples > 0));
-    sl_pack_kv_int(pk, "id", p->id);
-    sl_pack_kv_int(pk, "width", p->width);
-    sl_pack_kv_int(pk, "height", p->height);
-    sl_pack_str(pk, "bands");
-    msgpack_pack_array(pk, (uint32_t)p->n_bands);
-    for (int b = 0; b < p->n_bands; b++)
-        sl_pack_str(pk, p->bands[b]);
-    sl_pack_kv_num(pk, "pixel_scale", p->pixel_scale);
-    if (p->has_zero_point)
-        sl_pack_kv_nums(pk, "zero_point", p->zero_point, (size_t)p->n_bands);
-    sl_pack_str(pk, opt.key);
-    sl_table_pack(pk, &p->est);
-    if (p->has_truth) {
-        sl_pack_str(pk, "truth");
-        sl_table_pack(pk, &p->truth);
-    }
-    if (p->n_samples) {
-        sl_pack_str(pk, "samples");
-        msgpack_pack_array(pk, (uint32_t)p->n_samples);
-        for (int k = 0; k < p->n_samples; k++)
-            sl_table_pack(pk, &p->samples[k]);
-    }
+    sl_record rec = {.raw = p->raw, .raw_len = p->raw_len};
+    int rc = p->raw ? sl_writer_raw(w, &rec, &err) : sl_catrecord_write(w, &p->cat, &err);
+    if (rc < 0)
+        sl_die_err(&err);
 }
 
 /* One flat table of every parent's rows, each row tagged with its image id. */
@@ -491,26 +414,26 @@ static long long *flatten(sl_table *dst, int truth)
 {
     size_t n = 0;
     for (int i = 0; i < all.n; i++)
-        n += (size_t)(truth ? all.p[i].truth.n : all.p[i].est.n);
+        n += (size_t)(truth ? all.p[i].cat.truth.n : all.p[i].cat.est.n);
     long long *ids = malloc((n + 1) * sizeof *ids);
     if (!ids)
         sl_die("out of memory");
     sl_err err;
     for (int i = 0; i < all.n; i++) {
         const parent *p = &all.p[i];
-        if (truth && !p->has_truth)
+        if (truth && !p->cat.has_truth)
             continue;
-        if (!same_bands(p, all.p[0].n_bands, all.p[0].bands)) {
+        if (!sl_image_same_bands(p->cat.img.bands, p->cat.img.n_bands, all.p[0].cat.img.bands, all.p[0].cat.img.n_bands)) {
             char a[300], b[300];
-            format_bands(a, sizeof a, p->n_bands, p->bands);
-            format_bands(b, sizeof b, all.p[0].n_bands, all.p[0].bands);
+            sl_image_format_bands(p->cat.img.bands, p->cat.img.n_bands, " ", a, sizeof a);
+            sl_image_format_bands(all.p[0].cat.img.bands, all.p[0].cat.img.n_bands, " ", b, sizeof b);
             sl_die("image %lld: bands %s differ from image %lld's %s: one table cannot hold "
-                   "both", (long long)p->id, a, (long long)all.p[0].id, b);
+                   "both", (long long)p->cat.img.id, a, (long long)all.p[0].cat.img.id, b);
         }
-        for (int r = 0; r < (truth ? p->truth.n : p->est.n); r++)
-            ids[dst->n + r] = p->id;
-        if (sl_table_append(dst, truth ? &p->truth : &p->est, NULL, 0, 0, 0, &err) < 0)
-            sl_die("image %lld: key '%s': %s", (long long)p->id, truth ? "truth" : opt.key,
+        for (int r = 0; r < (truth ? p->cat.truth.n : p->cat.est.n); r++)
+            ids[dst->n + r] = p->cat.img.id;
+        if (sl_table_append(dst, truth ? &p->cat.truth : &p->cat.est, NULL, 0, 0, 0, &err) < 0)
+            sl_die("image %lld: key '%s': %s", (long long)p->cat.img.id, truth ? "truth" : opt.key,
                    err.msg);
     }
     return ids;
@@ -524,13 +447,13 @@ static void write_table(void)
     sl_table_init(&truth);
     int any_truth = 0;
     for (int i = 0; i < all.n; i++)
-        any_truth |= all.p[i].has_truth;
+        any_truth |= all.p[i].cat.has_truth;
     long long *est_ids = flatten(&est, 0);
     long long *truth_ids = any_truth && opt.format == FORMAT_FITS ? flatten(&truth, 1) : NULL;
     const char *bands[SL_MAX_BANDS];
-    int n_bands = all.n ? all.p[0].n_bands : 0;
+    int n_bands = all.n ? all.p[0].cat.img.n_bands : 0;
     for (int b = 0; b < n_bands; b++)
-        bands[b] = all.p[0].bands[b];
+        bands[b] = all.p[0].cat.img.bands[b];
     sl_table_out out[2] = {
         {.t = &est, .extname = "ESTIMATE", .id_name = "image", .ids = est_ids, .bands = bands,
          .n_bands = n_bands},
@@ -631,7 +554,7 @@ int main(int argc, char **argv)
     long sources = 0;
     for (int i = 0; i < all.n; i++) {
         complete(&all.p[i]);
-        sources += all.p[i].est.n;
+        sources += all.p[i].cat.est.n;
     }
     if (w) {
         for (int i = 0; i < all.n && !sl_writer_pipe_closed(w); i++)
@@ -648,11 +571,7 @@ int main(int argc, char **argv)
                 all.skipped);
     sl_cli_summary("%ld images into %d catalogs of %ld sources", all.n_images, all.n, sources);
     for (int i = 0; i < all.n; i++) {
-        sl_table_free(&all.p[i].est);
-        sl_table_free(&all.p[i].truth);
-        for (int k = 0; k < all.p[i].n_samples; k++)
-            sl_table_free(&all.p[i].samples[k]);
-        free(all.p[i].samples);
+        sl_catrecord_free(&all.p[i].cat);
         free(all.p[i].pieces);
         free(all.p[i].raw);
     }

@@ -204,25 +204,15 @@ static void *work(void *arg)
 static void pack_image(sl_writer *out, const sl_scene *sc, int64_t id, const float *pixels,
                        const sl_catalog *cat, const char *catalog_key)
 {
-    msgpack_packer *pk = sl_writer_begin(out, "image", 14);
-    sl_pack_kv_int(pk, "id", id);
-    sl_pack_kv_int(pk, "width", sc->width);
-    sl_pack_kv_int(pk, "height", sc->height);
-    sl_pack_str(pk, "bands");
-    msgpack_pack_array(pk, sc->n_bands);
-    for (int b = 0; b < sc->n_bands; b++)
-        sl_pack_str(pk, sc->bands[b]);
-    sl_pack_kv_num(pk, "pixel_scale", sc->pixel_scale);
-    sl_pack_kv_str(pk, "units", "electrons");
-    sl_pack_kv_f32(pk, "pixels", pixels, (size_t)sc->width * sc->height * sc->n_bands);
-    sl_pack_kv_nums(pk, "background", sc->sky, (size_t)sc->n_bands);
-    sl_pack_kv_nums(pk, "zero_point", sc->zero_point, (size_t)sc->n_bands);
-    sl_pack_kv_nums(pk, "gain", sc->gain, (size_t)sc->n_bands);
-    sl_pack_str(pk, "psf");
-    sl_scene_pack_psf(pk, sc);
-    sl_pack_kv_bool(pk, "noiseless", opt.noiseless);
-    sl_pack_str(pk, catalog_key);
-    sl_catalog_pack(pk, cat);
+    sl_image img;
+    sl_scene_to_image(sc, id, pixels, &img);
+    sl_map m;
+    sl_writer_begin(out, &m, "image", 1 + sl_image_n_keys(&img) + 3);
+    sl_image_pack(&m, &img);
+    sl_scene_pack_psf(sl_map_key(&m, "psf"), sc);
+    sl_map_bool(&m, "noiseless", opt.noiseless);
+    sl_catalog_pack(sl_map_key(&m, catalog_key), cat);
+    sl_cli_record_end(out, &m);
 }
 
 /* The preview of an image, or with an input (--compare) three panels side by
@@ -352,31 +342,15 @@ static void ensure_dir(const char *dir)
 
 /* Writes the input record with its pixels replaced by the rendering: every
  * other key (truth, estimate, patch origin, unknown keys) passes through. */
-static int replaced_key(const msgpack_object *key)
-{
-    static const char *const replaced[] = {"type", "pixels", "noiseless", "rendered_from"};
-    for (size_t r = 0; r < sizeof replaced / sizeof *replaced; r++)
-        if (sl_obj_is_str(key, replaced[r]))
-            return 1;
-    return 0;
-}
-
 static void pack_rendered(sl_writer *out, const sl_record *rec, const float *pixels, size_t n)
 {
-    const msgpack_object *root = &rec->root;
-    uint32_t kept = 0;
-    for (uint32_t i = 0; i < root->via.map.size; i++)
-        kept += !replaced_key(&root->via.map.ptr[i].key);
-    msgpack_packer *pk = sl_writer_begin(out, "image", kept + 4);
-    for (uint32_t i = 0; i < root->via.map.size; i++) {
-        if (replaced_key(&root->via.map.ptr[i].key))
-            continue;
-        msgpack_pack_object(pk, root->via.map.ptr[i].key);
-        msgpack_pack_object(pk, root->via.map.ptr[i].val);
-    }
-    sl_pack_kv_f32(pk, "pixels", pixels, n);
-    sl_pack_kv_bool(pk, "noiseless", opt.noiseless);
-    sl_pack_kv_str(pk, "rendered_from", opt.catalog_key);
+    static const char *const replaced[] = {"pixels", "noiseless", "rendered_from", NULL};
+    sl_map m;
+    sl_image_rewrite_begin(out, &m, rec, replaced, 3);
+    sl_map_f32(&m, "pixels", pixels, n);
+    sl_map_bool(&m, "noiseless", opt.noiseless);
+    sl_map_str(&m, "rendered_from", opt.catalog_key);
+    sl_cli_record_end(out, &m);
 }
 
 static long run_render(const sl_scene *configured, sl_writer *out, sl_reader **in, int n_in)

@@ -151,7 +151,7 @@ typedef struct piece {
 } piece;
 
 /* The rows of a catalog inside the piece, shifted into its pixels. */
-static void pack_piece_table(msgpack_packer *pk, const char *key, const sl_table *t,
+static void pack_piece_table(sl_map *m, const char *key, const sl_table *t,
                              const piece *pc, sl_table *tmp, int *rows)
 {
     int cx = sl_table_find(t, "x"), cy = sl_table_find(t, "y"), n = 0;
@@ -165,63 +165,58 @@ static void pack_piece_table(msgpack_packer *pk, const char *key, const sl_table
     sl_table_init(tmp);
     if (sl_table_append(tmp, t, rows, n, -pc->x0, -pc->y0, &err) < 0)
         sl_die_err(&err);
-    sl_pack_str(pk, key);
-    sl_table_pack(pk, tmp);
+    sl_table_pack(sl_map_key(m, key), tmp);
+}
+
+/* The piece as an image of its own: a window of the parent's pixels (and
+ * background map), beyond the parent's edge the band's background, i.e. no
+ * signal.  buf holds the pixels, map_buf the map when the parent has one. */
+static void cut_piece(const sl_image *img, const piece *pc, float *buf, float *map_buf,
+                      sl_image *out)
+{
+    int B = img->n_bands, side = pc->side;
+    size_t plane = (size_t)side * side, parent_plane = (size_t)img->width * img->height;
+    *out = *img; /* bands, scale, background, zero point, gain: borrowed */
+    out->id = out->patch = pc->index;
+    out->width = out->height = side;
+    out->pixels = buf;
+    out->background_map = img->background_map ? map_buf : NULL;
+    out->is_patch = 1;
+    out->parent = img->id;
+    out->x0 = pc->x0;
+    out->y0 = pc->y0;
+    out->border = pc->border;
+    out->patches = pc->count;
+    out->parent_width = img->width;
+    out->parent_height = img->height;
+    for (int b = 0; b < B; b++) {
+        sl_window(img->pixels + b * parent_plane, img->width, img->height, 1, pc->x0, pc->y0,
+                  side, (float)img->background[b], buf + b * plane);
+        if (img->background_map)
+            sl_window(img->background_map + b * parent_plane, img->width, img->height, 1,
+                      pc->x0, pc->y0, side, (float)img->background[b], map_buf + b * plane);
+    }
 }
 
 static void write_piece(sl_writer *out, const sl_image *img, const psf_source *psf,
-                        catalogs *cats, const piece *pc, float *buf, sl_table *tmp, int *rows)
+                        catalogs *cats, const piece *pc, float *buf[2], sl_table *tmp, int *rows)
 {
-    int B = img->n_bands, side = pc->side;
-    size_t plane = (size_t)side * side;
-    uint32_t n_keys = 17 + (psf->raw || psf->psf) + (img->has_zero_point != 0) +
-                      (img->has_gain != 0) + cats->has_truth + cats->has_estimate;
-    msgpack_packer *pk = sl_writer_begin(out, "image", n_keys);
-    sl_pack_kv_int(pk, "id", pc->index);
-    sl_pack_kv_int(pk, "width", side);
-    sl_pack_kv_int(pk, "height", side);
-    sl_pack_str(pk, "bands");
-    msgpack_pack_array(pk, B);
-    for (int b = 0; b < B; b++)
-        sl_pack_str(pk, img->bands[b]);
-    sl_pack_kv_num(pk, "pixel_scale", img->pixel_scale);
-    sl_pack_kv_str(pk, "units", "electrons");
-    /* Beyond the parent's edge: the band's background, i.e. no signal. */
-    size_t parent_plane = (size_t)img->width * img->height;
-    for (int b = 0; b < B; b++)
-        sl_window(img->pixels + b * parent_plane, img->width, img->height, 1, pc->x0, pc->y0,
-                  side, (float)img->background[b], buf + b * plane);
-    sl_pack_kv_f32(pk, "pixels", buf, plane * B);
-    if (img->background_map) {
-        for (int b = 0; b < B; b++)
-            sl_window(img->background_map + b * parent_plane, img->width, img->height, 1,
-                      pc->x0, pc->y0, side, (float)img->background[b], buf + b * plane);
-        sl_pack_kv_f32(pk, "background_map", buf, plane * B);
-    } else
-        sl_pack_kv_nums(pk, "background", img->background, (size_t)B);
-    if (img->has_zero_point)
-        sl_pack_kv_nums(pk, "zero_point", img->zero_point, (size_t)B);
-    if (img->has_gain)
-        sl_pack_kv_nums(pk, "gain", img->gain, (size_t)B);
-    if (psf->raw) {
-        sl_pack_str(pk, "psf");
-        msgpack_pack_object(pk, *psf->raw);
-    } else if (psf->psf) {
-        sl_pack_str(pk, "psf");
-        sl_psf_pack(pk, psf->psf, B, psf->pixel_scale);
-    }
-    sl_pack_kv_int(pk, "parent", img->id);
-    sl_pack_kv_int(pk, "x0", pc->x0);
-    sl_pack_kv_int(pk, "y0", pc->y0);
-    sl_pack_kv_int(pk, "border", pc->border);
-    sl_pack_kv_int(pk, "patch", pc->index);
-    sl_pack_kv_int(pk, "patches", pc->count);
-    sl_pack_kv_int(pk, "parent_width", img->width);
-    sl_pack_kv_int(pk, "parent_height", img->height);
+    sl_image cut;
+    cut_piece(img, pc, buf[0], buf[1], &cut);
+    sl_map m;
+    sl_writer_begin(out, &m, "image", 1 + sl_image_n_keys(&cut) + (psf->raw || psf->psf) +
+                                          cats->has_truth + cats->has_estimate);
+    sl_image_pack(&m, &cut);
+    if (psf->raw)
+        msgpack_pack_object(sl_map_key(&m, "psf"), *psf->raw);
+    else if (psf->psf)
+        sl_psf_pack(sl_map_key(&m, "psf"), psf->psf, img->n_bands, psf->pixel_scale);
+    sl_image_pack_patch(&m, &cut);
     if (cats->has_truth)
-        pack_piece_table(pk, "truth", &cats->truth, pc, tmp, rows);
+        pack_piece_table(&m, "truth", &cats->truth, pc, tmp, rows);
     if (cats->has_estimate)
-        pack_piece_table(pk, "estimate", &cats->estimate, pc, tmp, rows);
+        pack_piece_table(&m, "estimate", &cats->estimate, pc, tmp, rows);
+    sl_cli_record_end(out, &m);
     if (sl_writer_pipe_closed(out))
         sl_exit_pipe_closed();
     if (sl_writer_failed(out))
@@ -252,11 +247,13 @@ static long tile_image(sl_writer *out, const sl_image *img, const psf_source *ps
     long last = opt.count ? opt.first + opt.count : count;
     last = last < count ? last : count;
     size_t side = (size_t)pc.side;
-    float *buf = malloc(side * side * img->n_bands * sizeof *buf);
+    size_t floats = side * side * img->n_bands;
+    float *buf[2] = {malloc(floats * sizeof *buf[0]),
+                     img->background_map ? malloc(floats * sizeof *buf[1]) : NULL};
     int *rows = malloc(((size_t)(cats->truth.n > cats->estimate.n ? cats->truth.n
                                                                   : cats->estimate.n) + 1) *
                        sizeof *rows);
-    if (!buf || !rows)
+    if (!buf[0] || (img->background_map && !buf[1]) || !rows)
         sl_die("out of memory for a %d x %d piece", pc.side, pc.side);
     sl_table tmp;
     sl_table_init(&tmp);
@@ -276,7 +273,8 @@ static long tile_image(sl_writer *out, const sl_image *img, const psf_source *ps
     }
     sl_table_free(&tmp);
     free(rows);
-    free(buf);
+    free(buf[0]);
+    free(buf[1]);
     return last > opt.first ? last - opt.first : 0;
 }
 

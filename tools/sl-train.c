@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
 #include "cli.h"
 #include "model.h"
 #include "optim.h"
@@ -173,11 +174,8 @@ static void feeder_close(feeder *f)
 static void check_like_model(const sl_image *img, const sl_record *rec)
 {
     const sl_model *m = model_of_feed;
-    int same = img->n_bands == m->task.n_bands &&
-               fabs(img->pixel_scale - m->pixel_scale) <= 1e-6 * m->pixel_scale;
-    for (int b = 0; same && b < img->n_bands; b++)
-        same = strcmp(img->bands[b], m->bands[b]) == 0;
-    if (!same)
+    if (!sl_image_same_bands(img->bands, img->n_bands, m->bands, m->task.n_bands) ||
+        !sl_image_same_scale(img->pixel_scale, m->pixel_scale))
         sl_die("%s: record %ld: bands or pixel scale (%d bands, %g\"/pixel) differ from the first "
                "image's (%d bands starting %s, %g\"/pixel): one model is for one kind of image",
                rec->file, rec->num, img->n_bands, img->pixel_scale, m->task.n_bands, m->bands[0],
@@ -283,24 +281,12 @@ static int draw_batch(const sl_task *t, sl_samples *buf, feeder *f, sl_rng *rng,
 
 /* ---- Training state and checkpoints ----------------------------------- */
 
-typedef struct history {
-    long n, cap;
-    double *step, *loss, *val;
-} history;
-
-static void history_add(history *h, long step, double loss, double val)
+/* Appends to the history; out of memory ends the run. */
+static void history_add(sl_history *h, long step, double loss, double val)
 {
-    if (h->n == h->cap) {
-        h->cap = h->cap ? 2 * h->cap : 64;
-        h->step = realloc(h->step, h->cap * sizeof *h->step);
-        h->loss = realloc(h->loss, h->cap * sizeof *h->loss);
-        h->val = realloc(h->val, h->cap * sizeof *h->val);
-        if (!h->step || !h->loss || !h->val)
-            sl_die("out of memory");
-    }
-    h->step[h->n] = (double)step;
-    h->loss[h->n] = loss;
-    h->val[h->n++] = val;
+    sl_err err;
+    if (sl_history_add(h, step, loss, val, &err) < 0)
+        sl_die_err(&err);
 }
 
 typedef struct trainer {
@@ -310,48 +296,10 @@ typedef struct trainer {
     long step, best_step, bad_evals;
     double best_val, loss_avg, loss_ema;
     float *best_params, *best_state;
-    history hist;
+    sl_history hist;
     char *prior_config; /* the first input header's config, msgpack */
     size_t prior_len;
 } trainer;
-
-static void pack_history(msgpack_packer *pk, const history *h)
-{
-    msgpack_pack_map(pk, 3);
-    sl_pack_kv_nums(pk, "step", h->step, (size_t)h->n);
-    sl_pack_kv_nums(pk, "loss", h->loss, (size_t)h->n);
-    sl_pack_kv_nums(pk, "val_loss", h->val, (size_t)h->n);
-}
-
-/* The configuration of the sl-simulate run the data came from: the input
- * header itself, or the first sl-simulate in its provenance (when stages such
- * as sl-tile sit between); nil when there is none. */
-static void pack_prior(msgpack_packer *pk, const trainer *tr)
-{
-    sl_pack_str(pk, "prior");
-    const msgpack_object *cfg = NULL;
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    size_t off = 0;
-    if (tr->prior_config &&
-        msgpack_unpack_next(&u, tr->prior_config, tr->prior_len, &off) == MSGPACK_UNPACK_SUCCESS) {
-        const msgpack_object *tool = sl_obj_get(&u.data, "tool");
-        const msgpack_object *prov = sl_obj_get(&u.data, "provenance");
-        if (tool && sl_obj_is_str(tool, "sl-simulate"))
-            cfg = sl_obj_get(&u.data, "config");
-        for (uint32_t i = 0; !cfg && prov && prov->type == MSGPACK_OBJECT_ARRAY &&
-                             i < prov->via.array.size; i++) {
-            tool = sl_obj_get(&prov->via.array.ptr[i], "tool");
-            if (tool && sl_obj_is_str(tool, "sl-simulate"))
-                cfg = sl_obj_get(&prov->via.array.ptr[i], "config");
-        }
-    }
-    if (cfg)
-        msgpack_pack_object(pk, *cfg);
-    else
-        msgpack_pack_nil(pk);
-    msgpack_unpacked_destroy(&u);
-}
 
 static sl_provenance provenance(void)
 {
@@ -367,110 +315,63 @@ static sl_writer *open_output(const char *path, sl_reader **in, int n_in)
     return sl_cli_output_open(path, &prov, in, (size_t)n_in);
 }
 
-/* The model record: the best weights when validation chose them. */
+/* The model record: the best weights when validation chose them, and the
+ * prior of the data (from the first input's header). */
 static void write_model(trainer *tr, const char *path, sl_reader **in, int n_in)
 {
     sl_writer *w = open_output(path, in, n_in);
     int use_best = tr->best_step >= 0;
-    msgpack_packer *pk = sl_writer_begin(w, "model", 1 + SL_MODEL_N_KEYS + 5);
-    sl_model_pack_keys(pk, &tr->model, use_best ? tr->best_params : sl_nn_params(tr->model.net),
-                       use_best ? tr->best_state : sl_nn_state(tr->model.net));
-    pack_prior(pk, tr);
-    sl_pack_kv_int(pk, "steps", tr->step);
-    sl_pack_kv_int(pk, "best_step", use_best ? tr->best_step : tr->step);
-    sl_pack_kv_num(pk, "best_val_loss", use_best ? tr->best_val : NAN);
-    sl_pack_str(pk, "history");
-    pack_history(pk, &tr->hist);
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    sl_model_training t = {.steps = tr->step, .best_step = use_best ? tr->best_step : tr->step,
+                           .best_val_loss = use_best ? tr->best_val : NAN, .hist = &tr->hist};
+    if (tr->prior_config &&
+        msgpack_unpack_next(&u, tr->prior_config, tr->prior_len, &off) == MSGPACK_UNPACK_SUCCESS)
+        t.prior = sl_model_prior_of(&u.data);
+    sl_err err;
+    if (sl_model_write(w, &tr->model, use_best ? tr->best_params : sl_nn_params(tr->model.net),
+                       use_best ? tr->best_state : sl_nn_state(tr->model.net), &t, &err) < 0)
+        sl_die_err(&err);
+    msgpack_unpacked_destroy(&u);
     sl_cli_output_close(w, NULL, 0);
 }
 
-/* A checkpoint: the model now, the best so far, the optimizer and the history. */
+/* The trainer's state as a checkpoint sees it. */
+static sl_checkpoint checkpoint_of(trainer *tr)
+{
+    return (sl_checkpoint){.step = tr->step, .best_step = tr->best_step,
+                           .bad_evals = tr->bad_evals, .best_val = tr->best_val,
+                           .loss_ema = tr->loss_ema, .adam = &tr->adam,
+                           .best_params = tr->best_params, .best_state = tr->best_state,
+                           .hist = &tr->hist};
+}
+
 static void write_checkpoint(trainer *tr, const char *path)
 {
     sl_writer *w = open_output(path, NULL, 0);
-    size_t np = sl_nn_n_params(tr->model.net), ns = sl_nn_n_state(tr->model.net);
-    msgpack_packer *pk = sl_writer_begin(w, "checkpoint", 1 + SL_MODEL_N_KEYS + 11);
-    sl_model_pack_keys(pk, &tr->model, sl_nn_params(tr->model.net), sl_nn_state(tr->model.net));
-    sl_pack_kv_int(pk, "step", tr->step);
-    sl_pack_kv_f32(pk, "adam_m", tr->adam.m, np);
-    sl_pack_kv_f32(pk, "adam_v", tr->adam.v, np);
-    sl_pack_kv_int(pk, "adam_step", tr->adam.step);
-    sl_pack_kv_int(pk, "best_step", tr->best_step);
-    sl_pack_kv_num(pk, "best_val_loss", tr->best_val);
-    sl_pack_kv_f32(pk, "best_params", tr->best_params, tr->best_step >= 0 ? np : 0);
-    sl_pack_kv_f32(pk, "best_state", tr->best_state, tr->best_step >= 0 ? ns : 0);
-    sl_pack_kv_num(pk, "loss_ema", tr->loss_ema);
-    sl_pack_kv_int(pk, "bad_evals", tr->bad_evals);
-    sl_pack_str(pk, "history");
-    pack_history(pk, &tr->hist);
-    sl_cli_output_close(w, NULL, 0);
-}
-
-static void read_history(const sl_record *rec, history *h)
-{
-    const msgpack_object *o = sl_rec_get(rec, "history.step");
-    long n = o && o->type == MSGPACK_OBJECT_ARRAY ? (long)o->via.array.size : 0;
-    double *s = malloc((n + 1) * sizeof *s), *l = malloc((n + 1) * sizeof *l),
-           *v = malloc((n + 1) * sizeof *v);
+    sl_checkpoint c = checkpoint_of(tr);
     sl_err err;
-    if (!s || !l || !v)
-        sl_die("out of memory");
-    if (sl_rec_nums(rec, "history.step", s, (size_t)n, &err) < 0 ||
-        sl_rec_nums(rec, "history.loss", l, (size_t)n, &err) < 0 ||
-        sl_rec_nums(rec, "history.val_loss", v, (size_t)n, &err) < 0)
+    if (sl_checkpoint_write(w, &tr->model, &c, &err) < 0)
         sl_die_err(&err);
-    for (long i = 0; i < n; i++)
-        history_add(h, (long)s[i], l[i], v[i]);
-    free(s), free(l), free(v);
+    sl_cli_output_close(w, NULL, 0);
 }
 
 /* Loads a checkpoint into a trainer built with the same options. */
 static void read_checkpoint(trainer *tr, const char *path)
 {
     sl_err err;
-    sl_record rec;
     sl_reader *r = sl_reader_open(path, &err);
     if (!r)
         sl_die("--resume: %s", err.msg);
-    int rc;
-    while ((rc = sl_read(r, &rec, &err)) >= 0 && strcmp(rec.type, "checkpoint") != 0)
-        ;
-    if (rc < 0)
-        sl_die(rc == SL_READ_END ? "%s: no checkpoint record" : "%s", rc == SL_READ_END ? path : err.msg);
-    sl_model m;
-    if (sl_model_read(&m, &rec, 1, 1, 1, &err) < 0)
+    sl_checkpoint c = checkpoint_of(tr);
+    if (sl_checkpoint_read(r, &tr->model, &c, &err) < 0)
         sl_die_err(&err);
-    size_t np = sl_nn_n_params(tr->model.net), ns = sl_nn_n_state(tr->model.net);
-    if (m.task.kind != tr->model.task.kind || sl_nn_n_params(m.net) != np ||
-        sl_nn_n_state(m.net) != ns)
-        sl_die("%s: the checkpoint is for another task or network than these options make", path);
-    memcpy(sl_nn_params(tr->model.net), sl_nn_params(m.net), np * sizeof(float));
-    memcpy(sl_nn_state(tr->model.net), sl_nn_state(m.net), ns * sizeof(float));
-    sl_model_free(&m);
-    int64_t v;
-    if (sl_rec_int(&rec, "step", 0, INT64_MAX, &v, &err) < 0)
-        sl_die_err(&err);
-    tr->step = (long)v;
-    if (sl_rec_f32(&rec, "adam_m", tr->adam.m, np, &err) < 0 ||
-        sl_rec_f32(&rec, "adam_v", tr->adam.v, np, &err) < 0 ||
-        sl_rec_int(&rec, "adam_step", 0, INT64_MAX, &tr->adam.step, &err) < 0 ||
-        sl_rec_int(&rec, "best_step", -1, INT64_MAX, &v, &err) < 0)
-        sl_die_err(&err);
-    tr->best_step = (long)v;
-    if (sl_rec_int(&rec, "bad_evals", 0, INT64_MAX, &v, &err) < 0)
-        sl_die_err(&err);
-    tr->bad_evals = (long)v;
-    const msgpack_object *bv = sl_rec_get(&rec, "best_val_loss");
-    tr->best_val = bv && bv->type == MSGPACK_OBJECT_FLOAT64 ? bv->via.f64 : INFINITY;
-    if (sl_rec_num(&rec, "loss_ema", &tr->loss_ema, &err) < 0)
-        sl_die_err(&err);
-    size_t nb;
-    if (sl_rec_f32_len(&rec, "best_params", &nb, &err) < 0)
-        sl_die_err(&err);
-    if (nb > 0 && (sl_rec_f32(&rec, "best_params", tr->best_params, np, &err) < 0 ||
-                   sl_rec_f32(&rec, "best_state", tr->best_state, ns, &err) < 0))
-        sl_die_err(&err);
-    read_history(&rec, &tr->hist);
+    tr->step = c.step;
+    tr->best_step = c.best_step;
+    tr->bad_evals = c.bad_evals;
+    tr->best_val = c.best_val;
+    tr->loss_ema = c.loss_ema;
     sl_reader_close(r);
 }
 
@@ -548,7 +449,7 @@ static void finish(trainer *tr, const sl_samples *val, long start, double last_v
     if (tr->step < opt.steps && !(opt.patience && tr->bad_evals >= opt.patience))
         sl_note("the input ended at step %ld of %ld (the learning-rate schedule was planned "
                 "for %ld)", tr->step, opt.steps, opt.steps);
-    if (tr->step > start && (tr->hist.n == 0 || tr->hist.step[tr->hist.n - 1] != (double)tr->step)) {
+    if (tr->step > start && (tr->hist.step.n == 0 || tr->hist.step.a[tr->hist.step.n - 1] != (double)tr->step)) {
         if (opt.val)
             last_val = evaluate(tr, val, (int)opt.batch);
         history_add(&tr->hist, tr->step, tr->loss_avg, opt.val ? last_val : NAN);
@@ -759,7 +660,7 @@ int main(int argc, char **argv)
     sl_adam_free(&tr.adam);
     free(tr.best_params);
     free(tr.best_state);
-    free(tr.hist.step), free(tr.hist.loss), free(tr.hist.val);
+    sl_history_free(&tr.hist);
     free(tr.prior_config);
     sl_model_free(m);
     return 0;

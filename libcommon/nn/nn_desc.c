@@ -1,6 +1,7 @@
 /* nn_desc.c: a network's architecture as data (sl_nn_layer arrays and msgpack),
  * and its rebuilding with every node checked again. */
 #include "nn_impl.h"
+#include "record.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -40,34 +41,25 @@ sl_nn *sl_nn_from_layers(const sl_nn_layer *layers, int n, sl_err *err)
 
 /* ---- msgpack --------------------------------------------------------------------- */
 
-static void pack_str(msgpack_packer *pk, const char *s)
-{
-    size_t n = strlen(s);
-    msgpack_pack_str(pk, n);
-    msgpack_pack_str_body(pk, s, n);
-}
-
 void sl_nn_pack(const sl_nn *net, msgpack_packer *pk)
 {
-    msgpack_pack_map(pk, 4);
-    pack_str(pk, "nodes");
-    msgpack_pack_array(pk, net->n);
+    sl_map m;
+    sl_map_begin(&m, pk, "architecture", 4);
+    msgpack_pack_array(sl_map_key(&m, "nodes"), net->n);
     for (int i = 0; i < net->n; i++) {
         const nn_node *nd = &net->node[i];
         int nin = nn_op_table[nd->op].inputs, na = nn_op_table[nd->op].args;
         msgpack_pack_array(pk, 1 + nin + na);
-        pack_str(pk, sl_nn_op_name(nd->op));
+        sl_pack_str(pk, sl_nn_op_name(nd->op));
         for (int k = 0; k < nin; k++)
             msgpack_pack_int(pk, nd->in[k]);
         for (int k = 0; k < na; k++)
             msgpack_pack_int(pk, nd->arg[k]);
     }
-    pack_str(pk, "output");
-    msgpack_pack_int(pk, net->output);
-    pack_str(pk, "params");
-    msgpack_pack_uint64(pk, net->np);
-    pack_str(pk, "state");
-    msgpack_pack_uint64(pk, net->ns);
+    sl_map_int(&m, "output", net->output);
+    msgpack_pack_uint64(sl_map_key(&m, "params"), net->np);
+    msgpack_pack_uint64(sl_map_key(&m, "state"), net->ns);
+    sl_map_end(&m, NULL);
 }
 
 static const msgpack_object *map_get(const msgpack_object *map, const char *key)

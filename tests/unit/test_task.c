@@ -24,10 +24,10 @@ static void make_image(sl_image *img, sl_catalog *cat)
     s->x = 9.5, s->y = 5.25, s->galaxy = 0, s->flux[0] = 3000;
     s = sl_catalog_add(cat);
     s->x = 20.0, s->y = 20.0, s->galaxy = 1, s->flux[0] = 8000, s->lens = 1;
-    s->shape = (sl_shape){0.3, 4.0, 0.5, 1.0, 1.5, 0.7};
+    s->shape = (sl_shape){0.3, 4.0, 0.5, 1.0, 1.5, 0.7, 0, 0}; /* n 0: defaults */
     s->theta_e = 3.0, s->e1 = 0.1, s->e2 = -0.2, s->src_dx = 0.4, s->src_dy = -1;
     s->src_flux[0] = 900;
-    s->src_shape = (sl_shape){0.6, 1.0, 0.8, 0.4, 0.9, 0.3};
+    s->src_shape = (sl_shape){0.6, 1.0, 0.8, 0.4, 0.9, 0.3, 0, 0};
 }
 
 static void test_detect_samples(void)
