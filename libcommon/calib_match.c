@@ -169,18 +169,26 @@ static int snr_norm(const sl_calib_run *r, const sl_record *rec, const sl_image 
     return 0;
 }
 
-/* A catalog record (sl-merge) begins as image records do: image.c reads it. */
-static int read_catalog_meta(const sl_calib_run *r, const sl_record *rec, sl_image *img,
-                             rec_meta *m, sl_err *err)
+/* What catalog and image records share: bands, zero point, pixel scale. */
+static int read_meta(const sl_record *rec, sl_image *img, rec_meta *m, sl_err *err)
 {
     if (sl_image_read_meta(img, rec, err) < 0)
         return -1;
     m->n_bands = img->n_bands;
     memcpy(m->bands, img->bands, sizeof m->bands);
     m->has_zero_point = img->has_zero_point;
+    m->pixel_scale = img->pixel_scale;
+    return 0;
+}
+
+/* A catalog record (sl-merge) begins as image records do: image.c reads it. */
+static int read_catalog_meta(const sl_calib_run *r, const sl_record *rec, sl_image *img,
+                             rec_meta *m, sl_err *err)
+{
+    if (read_meta(rec, img, m, err) < 0)
+        return -1;
     m->zero_point = m->has_zero_point ? img->zero_point[r->ref_band < m->n_bands ? r->ref_band : 0]
                                       : 0;
-    m->pixel_scale = img->pixel_scale;
     /* A merged catalog is in its parent's pixels and holds only interiors. */
     m->xlo = m->ylo = -INFINITY;
     m->xhi = m->yhi = INFINITY;
@@ -195,12 +203,8 @@ static int read_catalog_meta(const sl_calib_run *r, const sl_record *rec, sl_ima
 static int read_image_meta(const sl_calib_run *r, const sl_record *rec, sl_image *img,
                            rec_meta *m, sl_err *err)
 {
-    if (sl_image_read_meta(img, rec, err) < 0)
+    if (read_meta(rec, img, m, err) < 0)
         return -1;
-    m->n_bands = img->n_bands;
-    memcpy(m->bands, img->bands, sizeof m->bands);
-    m->has_zero_point = img->has_zero_point;
-    m->pixel_scale = img->pixel_scale;
     /* The interior, as sl-encode and sl-merge cut it. */
     int xlo, ylo, xhi, yhi;
     sl_image_interior(img, &xlo, &ylo, &xhi, &yhi);

@@ -36,9 +36,7 @@ void sl_fftw_unlock(void)
     pthread_mutex_unlock(&planner_lock);
 }
 
-/* The smallest even number >= n with no prime factor above 7: FFTW is
- * fastest on those, and real transforms of even length halve neatly. */
-static int fft_size(int n)
+int sl_fft_size(int n)
 {
     for (int m = n + (n & 1);; m += 2) {
         int r = m;
@@ -61,7 +59,7 @@ sl_conv *sl_conv_new(int w, int h, const float *kernel, int ksize, sl_err *err)
                    "4095", ksize);
         return NULL;
     }
-    int fw = fft_size(w + ksize / 2), fh = fft_size(h + ksize / 2);
+    int fw = sl_fft_size(w + ksize / 2), fh = sl_fft_size(h + ksize / 2);
     if ((double)fw * fh > 1 << 28) {
         sl_err_set(err, "convolution: image %d x %d with kernel %d is too large", w, h,
                    ksize);

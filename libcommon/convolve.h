@@ -49,6 +49,10 @@ void sl_conv_apply(sl_conv *c, float *image);
 /* Convolves in into out (both w x h; they may be the same array). */
 void sl_conv_apply_to(sl_conv *c, const float *in, float *out);
 
+/* The smallest even number >= n with no prime factor above 7: FFTW is
+ * fastest on those, and real transforms of even length halve neatly. */
+int sl_fft_size(int n);
+
 /* The padded FFT size chosen for this convolver. */
 void sl_conv_fft_size(const sl_conv *c, int *fw, int *fh);
 

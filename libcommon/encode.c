@@ -371,6 +371,12 @@ typedef struct detection {
     float raw[64];
 } detection;
 
+/* A detected tile's probability: its first factor, P(source) or P(lens). */
+static double tile_p(const sl_task *t, const detection *d)
+{
+    return 1 / (1 + exp(-(double)d->raw[t->factor[0].out]));
+}
+
 static int cmp_detection(const void *a, const void *b)
 {
     const detection *p = a, *q = b;
@@ -579,11 +585,6 @@ static void put_points(const sl_encoder *e, sl_table *est, int n_bands)
  * beyond it: LENS_MARGIN pixels each (windows aligned to the parent's grid
  * give them bit for bit, at the cost of one window more of patch border). */
 #define LENS_MARGIN 8
-
-static double tile_p(const sl_task *t, const detection *d)
-{
-    return 1 / (1 + exp(-(double)d->raw[t->factor[0].out]));
-}
 
 /* The lens finder's tile holding point (x, y) of the image, or NULL. */
 static const detection *lens_tile_at(const sl_encoder *e, const sl_image *img,
@@ -921,7 +922,7 @@ static int detect_rows(sl_encoder *e, const sl_image *img, const float *norm,
     for (int i = 0; i < n_det && rc == 0; i++) {
         double x, y;
         detection_xy(t, img, &det[i], &x, &y);
-        if (!(1 / (1 + exp(-(double)det[i].raw[t->factor[0].out])) > e->threshold))
+        if (!(tile_p(t, &det[i]) > e->threshold))
             continue;
         if (in_interior(img, x, y))
             det[kept++] = det[i];

@@ -48,19 +48,6 @@ struct sl_stamper {
     int per_freq, cap_freq;
 };
 
-/* The smallest even number >= n with no prime factor above 7. */
-static int fft_size(int n)
-{
-    for (int m = n + (n & 1);; m += 2) {
-        int r = m;
-        for (int p = 2; p <= 7; p++)
-            while (r % p == 0)
-                r /= p;
-        if (r == 1)
-            return m;
-    }
-}
-
 static void work_free(size_work *z)
 {
     sl_fftw_lock();
@@ -140,7 +127,7 @@ sl_stamper *sl_stamper_new(const sl_psf *psf, int w, int h, sl_err *err)
     int big = w > h ? w : h;
     /* A stamp centred on a source inside the image that is this wide
      * covers the image and the PSF's reach: light that wraps lands outside. */
-    s->n_max = fft_size(2 * big + 2 * (int)ceil(s->r_psf[6]) + 4);
+    s->n_max = sl_fft_size(2 * big + 2 * (int)ceil(s->r_psf[6]) + 4);
     /* Terms per frequency along an axis: those with |k| <= k_max. */
     s->per_freq = s->pixel ? 1 : 2 * (int)ceil(s->ft.k_max / (2 * M_PI)) + 2;
     return s;
@@ -154,7 +141,7 @@ int sl_stamper_size(const sl_stamper *s, double r, double level)
         need = s->pw + 2;
     if (s->pixel && need < s->ph + 2)
         need = s->ph + 2;
-    int n = need > s->n_max ? s->n_max : fft_size((int)need);
+    int n = need > s->n_max ? s->n_max : sl_fft_size((int)need);
     return n < 8 ? 8 : n;
 }
 
