@@ -67,6 +67,7 @@ enum sl_rng_substream {
      * SL_RNG_CALIBRATE_PARAM + i, stream = the evaluation's index. */
     SL_RNG_CALIBRATE_PARAM = 16,
     SL_RNG_TRAIN_BATCH = 100,  /* sl-train: shuffle-buffer slots of each batch, stream 0 */
+    SL_RNG_TRAIN_MIRROR = 101, /* sl-train --augment: the mirror of training image k, stream k */
     SL_RNG_NN_INIT = 0x6e6e,   /* nn.c (sl_nn_init): initial weights of node i, stream i */
 };
 

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "augment.h"
 #include "checkpoint.h"
 #include "cli.h"
 #include "model.h"
@@ -49,6 +50,8 @@ static const char usage[] =
     "      --patch-tiles N   detect, lens-detect: tiles per side of a training patch [8]\n"
     "      --cutout N        other tasks: cut-out side, pixels [48; lens 64]\n"
     "      --buffer N        samples in the shuffle buffer [4096]\n"
+    "      --augment         mirror each training image at random (x, y, both or\n"
+    "                        neither), its truth to match: the prior's symmetries\n"
     "      --val FILE        held-out image records, evaluated every --val-every steps;\n"
     "                        the model kept is the best on them (early stopping)\n"
     "      --val-every N     [100]\n"
@@ -74,7 +77,7 @@ static const char usage[] =
 enum {
     OPT_STEPS = 256, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_SCHEDULE, OPT_WARMUP, OPT_WD, OPT_CLIP,
     OPT_WIDTH, OPT_TILE, OPT_BORDER, OPT_PATCH, OPT_CUTOUT, OPT_BUFFER, OPT_VAL, OPT_VAL_EVERY,
-    OPT_PATIENCE, OPT_CKPT, OPT_RESUME, OPT_PROGRESS, OPT_STOP_AFTER
+    OPT_PATIENCE, OPT_CKPT, OPT_RESUME, OPT_PROGRESS, OPT_STOP_AFTER, OPT_AUGMENT
 };
 
 static struct {
@@ -83,7 +86,7 @@ static struct {
         patience, ckpt_every, stop_after;
     double lr, wd, clip;
     sl_lr_kind schedule;
-    int resume, progress, warmup_given;
+    int resume, progress, warmup_given, augment;
 } opt = {.steps = 2000, .epochs = 1, .batch = 32, .lr = 1e-3, .schedule = SL_LR_COSINE,
          .warmup = 50, .clip = 10, .width = 32, .tile = -1, .border = -1, .patch = -1,
          .cutout = -1, .buffer = 4096, .val_every = 100, .ckpt_every = 500};
@@ -129,6 +132,7 @@ static int on_option(int c, const char *arg)
     case OPT_CKPT: opt.ckpt_every = sl_cli_long("--checkpoint-every", arg, 0, 1L << 40); break;
     case OPT_RESUME: opt.resume = 1; break;
     case OPT_PROGRESS: opt.progress = 1; break;
+    case OPT_AUGMENT: opt.augment = 1; break;
     case OPT_STOP_AFTER: opt.stop_after = sl_cli_long("--stop-after", arg, 1, 1L << 40); break;
     default: return -1;
     }
@@ -151,6 +155,7 @@ typedef struct feeder {
     sl_samples pending; /* the samples of the last image read */
     int next;           /* first pending sample not yet handed out */
     long images;
+    int augment;        /* mirror images at random (--augment; not for validation) */
 } feeder;
 
 static void feeder_open(feeder *f, int file)
@@ -182,6 +187,33 @@ static void check_like_model(const sl_image *img, const sl_record *rec)
                m->pixel_scale);
 }
 
+/* Cuts the samples of the image just read (f->img, from rec) into
+ * f->pending: its truth read, and with --augment the image and truth
+ * mirrored by a draw that depends on the seed and the image's place in the
+ * input only (so that --resume replays it). */
+static void feeder_use(feeder *f, const sl_task *t, const sl_record *rec)
+{
+    sl_err err;
+    if (!sl_rec_get(rec, "truth"))
+        sl_die("%s: record %ld: key 'truth': missing: training needs images with their truth "
+               "(from sl-simulate)", rec->file, rec->num);
+    if (sl_catalog_read(&f->truth, rec, "truth", f->img.n_bands, &err) < 0)
+        sl_die_err(&err);
+    if (f->augment) {
+        sl_rng r;
+        sl_rng_init(&r, sl_cli_state.seed, (uint64_t)f->images, SL_RNG_TRAIN_MIRROR);
+        if (sl_mirror_check_psf(rec, &err) < 0)
+            sl_die_err(&err);
+        if (sl_mirror(&f->img, &f->truth, (unsigned)sl_rng_below(&r, 4), &err) < 0)
+            sl_die("%s: record %ld: --augment: %s", rec->file, rec->num, err.msg);
+    }
+    f->pending.n = 0;
+    f->next = 0;
+    if (sl_task_extract(t, &f->img, &f->truth, &f->pending, &err) < 0)
+        sl_die("%s: record %ld: %s", rec->file, rec->num, err.msg);
+    f->images++;
+}
+
 /* Reads images until one gives samples; 0 at the end of the input. */
 static int feeder_refill(feeder *f, const sl_task *t)
 {
@@ -209,16 +241,7 @@ static int feeder_refill(feeder *f, const sl_task *t)
         if (sl_image_read(&f->img, &rec, &err) < 0)
             sl_die_err(&err);
         check_like_model(&f->img, &rec);
-        if (!sl_rec_get(&rec, "truth"))
-            sl_die("%s: record %ld: key 'truth': missing: training needs images with their truth "
-                   "(from sl-simulate)", rec.file, rec.num);
-        if (sl_catalog_read(&f->truth, &rec, "truth", f->img.n_bands, &err) < 0)
-            sl_die_err(&err);
-        f->pending.n = 0;
-        f->next = 0;
-        if (sl_task_extract(t, &f->img, &f->truth, &f->pending, &err) < 0)
-            sl_die("%s: record %ld: %s", rec.file, rec.num, err.msg);
-        f->images++;
+        feeder_use(f, t, &rec);
         if (f->pending.n > 0)
             return 1;
     }
@@ -501,6 +524,7 @@ int main(int argc, char **argv)
         {"checkpoint-every", required_argument, NULL, OPT_CKPT},
         {"resume", no_argument, NULL, OPT_RESUME},   {"progress", no_argument, NULL, OPT_PROGRESS},
         {"stop-after", required_argument, NULL, OPT_STOP_AFTER},
+        {"augment", no_argument, NULL, OPT_AUGMENT},
         {NULL, 0, NULL, 0}};
     const sl_cli_spec spec = {"sl-train", usage, "t:", longs, on_option, 1, 1};
     sl_cli_parse(&spec, argc, argv);
@@ -526,7 +550,7 @@ int main(int argc, char **argv)
         tr.prior_len = hlen;
     }
     feeder f = {.paths = sl_cli_state.inputs, .n_paths = n_in, .epochs = (int)opt.epochs,
-                .first = in};
+                .first = in, .augment = opt.augment};
     feeder_open(&f, 0);
     sl_image_init(&f.img);
     sl_record rec;
@@ -551,12 +575,7 @@ int main(int argc, char **argv)
     model_of_feed = m;
     /* Start the feeder over, from the first image (already read) onwards. */
     sl_catalog_init(&f.truth, t->n_bands);
-    if (!sl_rec_get(&rec, "truth") || sl_catalog_read(&f.truth, &rec, "truth", t->n_bands, &err) < 0)
-        sl_die("%s: record %ld: key 'truth': missing or malformed: training needs images with "
-               "their truth (from sl-simulate)", rec.file, rec.num);
-    if (sl_task_extract(t, &f.img, &f.truth, &f.pending, &err) < 0)
-        sl_die("%s: record %ld: %s", rec.file, rec.num, err.msg);
-    f.images = 1;
+    feeder_use(&f, t, &rec);
 
     if (!(m->net = sl_task_default_net(t, (int)opt.width, &err)) ||
         sl_nn_finalize(m->net, sl_nn_n_nodes(m->net) - 1, (int)opt.batch, sl_cli_state.threads, &err) < 0)

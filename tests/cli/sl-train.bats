@@ -64,7 +64,7 @@ model_json() { sl-cat --full --type model "$1" | jq -c 'del(.history)'; }
     # mkstream's plain truth lacks the columns a catalog needs (y, galaxy).
     run sl-train -q $det --steps 2 -o m.slm notruth.slr
     assert_status 1
-    [ "$output" = "sl-train: notruth.slr: record 2: key 'truth': missing or malformed: training needs images with their truth (from sl-simulate)" ]
+    [ "$output" = "sl-train: notruth.slr: record 2: key 'truth.y': missing" ]
     mkstream -n 3 nan-pixel > nan.slr
     run sl-train -q $det --steps 20 -o m.slm nan.slr
     assert_status 1
@@ -118,4 +118,21 @@ model_json() { sl-cat --full --type model "$1" | jq -c 'del(.history)'; }
     run sl-train -q $det --steps 50 -o m.slm a.slr b.slr
     assert_status 1
     [ "$output" = "sl-train: b.slr: record 2: bands or pixel scale (1 bands, 0.2\"/pixel) differ from the first image's (1 bands starting r, 0.396\"/pixel): one model is for one kind of image" ]
+}
+
+@test "--augment mirrors images: -j independent, resumable, not the plain run; pixel PSFs refused" {
+    sl-simulate -q -n 20 -s 2 $sim -o train.slr
+    sl-train -q $det --steps 12 -j 1 --augment -o a.slm train.slr
+    sl-train -q $det --steps 12 -j 2 --augment -o b.slm train.slr
+    cmp <(model_json a.slm) <(model_json b.slm)
+    sl-train -q $det --steps 12 -o plain.slm train.slr
+    ! cmp -s <(model_json a.slm) <(model_json plain.slm)
+    sl-train -q $det --steps 12 --augment --checkpoint-every 5 --stop-after 7 -o c.slm train.slr
+    sl-train -q $det --steps 12 --augment --checkpoint-every 5 --resume -o c.slm train.slr
+    cmp <(model_json a.slm) <(model_json c.slm)
+    data="$BATS_TEST_DIRNAME/../data"
+    sl-simulate -q -n 2 $sim --set psf_model=pixel --set psf_file="$data/sdss-002583-2-0136-psf-r.fits" -o pix.slr
+    run sl-train -q $det --steps 2 --augment -o p.slm pix.slr
+    assert_status 1
+    [ "$output" = "sl-train: pix.slr: record 2: key 'psf[0]': a pixel PSF image is not known to be mirror symmetric: train without --augment" ]
 }
