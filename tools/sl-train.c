@@ -507,7 +507,19 @@ static void progress(const trainer *tr, double val, double rate, int show)
             tr->step, opt.steps, tr->loss_avg, val_text, rate, secs / 60, secs % 60);
 }
 
-int main(int argc, char **argv)
+/* What a run holds beside the trainer: its input, the shuffle buffer, the
+ * batch, the validation samples and the loss gradient's scratch. */
+typedef struct run {
+    sl_reader **in;
+    int n_in;
+    feeder f;
+    sl_samples buf, batch, val;
+    sl_rng rng;
+    float *dout;
+    char ckpt[4096];
+} run;
+
+static sl_task_kind parse_command_line(int argc, char **argv)
 {
     static const struct option longs[] = {
         {"task", required_argument, NULL, 't'},       {"steps", required_argument, NULL, OPT_STEPS},
@@ -536,151 +548,193 @@ int main(int argc, char **argv)
                        opt.task);
     if (!sl_cli_state.output || strcmp(sl_cli_state.output, "-") == 0)
         sl_usage_error("-o MODEL is required: a model file (and MODEL.ckpt checkpoints)");
-    int show = !sl_cli_state.quiet && (opt.progress || isatty(STDERR_FILENO));
-    sl_err err;
+    return kind;
+}
 
-    /* The first image fixes the bands and pixel scale of the model. */
-    int n_in = sl_cli_state.n_inputs;
-    sl_reader **in = sl_cli_open_inputs(1);
-    trainer tr = {.best_step = -1, .best_val = INFINITY, .loss_avg = NAN};
+/* Opens the inputs and reads the first image, which fixes the model's bands
+ * and pixel scale; the task is made for them, and the image's samples are
+ * the feeder's first. */
+static void start_input(trainer *tr, run *r, sl_task_kind kind)
+{
+    sl_err err;
+    r->n_in = sl_cli_state.n_inputs;
+    r->in = sl_cli_open_inputs(1);
     size_t hlen;
-    const char *hraw = sl_reader_last_header(in[0], &hlen);
-    if (hraw && (tr.prior_config = malloc(hlen))) {
-        memcpy(tr.prior_config, hraw, hlen);
-        tr.prior_len = hlen;
+    const char *hraw = sl_reader_last_header(r->in[0], &hlen);
+    if (hraw && (tr->prior_config = malloc(hlen))) {
+        memcpy(tr->prior_config, hraw, hlen);
+        tr->prior_len = hlen;
     }
-    feeder f = {.paths = sl_cli_state.inputs, .n_paths = n_in, .epochs = (int)opt.epochs,
-                .first = in, .augment = opt.augment};
-    feeder_open(&f, 0);
-    sl_image_init(&f.img);
+    feeder *f = &r->f;
+    *f = (feeder){.paths = sl_cli_state.inputs, .n_paths = r->n_in, .epochs = (int)opt.epochs,
+                  .first = r->in, .augment = opt.augment};
+    feeder_open(f, 0);
+    sl_image_init(&f->img);
     sl_record rec;
     int rc;
-    while ((rc = sl_read(f.r, &rec, &err)) >= 0 && strcmp(rec.type, "image") != 0)
+    while ((rc = sl_read(f->r, &rec, &err)) >= 0 && strcmp(rec.type, "image") != 0)
         ;
     if (rc == SL_READ_END)
-        sl_die("%s: no image records to train on", sl_reader_name(f.r));
-    if (rc < 0 || sl_image_read(&f.img, &rec, &err) < 0)
+        sl_die("%s: no image records to train on", sl_reader_name(f->r));
+    if (rc < 0 || sl_image_read(&f->img, &rec, &err) < 0)
         sl_die_err(&err);
-    sl_model *m = &tr.model;
-    for (int b = 0; b < f.img.n_bands; b++)
-        memcpy(m->bands[b], f.img.bands[b], sizeof m->bands[b]);
-    m->pixel_scale = f.img.pixel_scale;
+    sl_model *m = &tr->model;
+    for (int b = 0; b < f->img.n_bands; b++)
+        memcpy(m->bands[b], f->img.bands[b], sizeof m->bands[b]);
+    m->pixel_scale = f->img.pixel_scale;
     m->width = (int)opt.width;
-    int ref = sl_image_band(&f.img, "r");
+    int ref = sl_image_band(&f->img, "r");
     set_geometry_defaults(kind);
-    if (sl_task_make(&m->task, kind, f.img.n_bands, ref < 0 ? 0 : ref, (int)opt.tile,
+    if (sl_task_make(&m->task, kind, f->img.n_bands, ref < 0 ? 0 : ref, (int)opt.tile,
                      (int)opt.border, (int)opt.patch, (int)opt.cutout, &err) < 0)
         sl_usage_error("%s", err.msg);
-    sl_task *t = &m->task;
     model_of_feed = m;
-    /* Start the feeder over, from the first image (already read) onwards. */
-    sl_catalog_init(&f.truth, t->n_bands);
-    feeder_use(&f, t, &rec);
+    sl_catalog_init(&f->truth, m->task.n_bands);
+    feeder_use(f, &m->task, &rec);
+}
 
-    if (!(m->net = sl_task_default_net(t, (int)opt.width, &err)) ||
-        sl_nn_finalize(m->net, sl_nn_n_nodes(m->net) - 1, (int)opt.batch, sl_cli_state.threads, &err) < 0)
+/* The network with its initial weights, the optimizer and its schedule. */
+static void start_model(trainer *tr)
+{
+    sl_err err;
+    sl_model *m = &tr->model;
+    if (!(m->net = sl_task_default_net(&m->task, (int)opt.width, &err)) ||
+        sl_nn_finalize(m->net, sl_nn_n_nodes(m->net) - 1, (int)opt.batch, sl_cli_state.threads,
+                       &err) < 0)
         sl_die_err(&err);
     sl_nn_init(m->net, sl_cli_state.seed);
     size_t np = sl_nn_n_params(m->net), ns = sl_nn_n_state(m->net);
-    if (sl_adam_init(&tr.adam, np, &err) < 0)
+    if (sl_adam_init(&tr->adam, np, &err) < 0)
         sl_die_err(&err);
-    tr.adam.kind = opt.wd > 0 ? SL_OPT_ADAMW : SL_OPT_ADAM;
-    tr.adam.weight_decay = opt.wd;
+    tr->adam.kind = opt.wd > 0 ? SL_OPT_ADAMW : SL_OPT_ADAM;
+    tr->adam.weight_decay = opt.wd;
     if (!opt.warmup_given && opt.warmup > opt.steps / 10)
         opt.warmup = opt.steps / 10;
-    tr.sched = (sl_lr_schedule){opt.schedule, opt.lr, opt.lr / 100, opt.warmup, opt.steps};
-    if (sl_lr_check(&tr.sched, &err) < 0)
+    tr->sched = (sl_lr_schedule){opt.schedule, opt.lr, opt.lr / 100, opt.warmup, opt.steps};
+    if (sl_lr_check(&tr->sched, &err) < 0)
         sl_usage_error("%s", err.msg);
-    sl_samples val = {0};
+    if (!(tr->best_params = malloc(np * sizeof(float))) ||
+        !(tr->best_state = malloc((ns + 1) * sizeof(float))))
+        sl_die("out of memory");
+}
+
+/* The run's buffers; when resuming, the checkpoint read and the input and
+ * the buffer's draws replayed up to it.  Returns the step training starts at. */
+static long start_run(trainer *tr, run *r)
+{
+    const sl_task *t = &tr->model.task;
     if (opt.val)
-        load_validation(t, opt.val, &val);
-    if (!(tr.best_params = malloc(np * sizeof(float))) ||
-        !(tr.best_state = malloc((ns + 1) * sizeof(float))))
-        sl_die("out of memory");
-
-    sl_samples buf, batch;
-    samples_alloc(t, &buf, (int)opt.buffer);
-    samples_alloc(t, &batch, (int)opt.batch);
-    sl_rng rng;
-    sl_rng_init(&rng, sl_cli_state.seed, 0, SL_RNG_TRAIN_BATCH);
+        load_validation(t, opt.val, &r->val);
+    samples_alloc(t, &r->buf, (int)opt.buffer);
+    samples_alloc(t, &r->batch, (int)opt.batch);
+    sl_rng_init(&r->rng, sl_cli_state.seed, 0, SL_RNG_TRAIN_BATCH);
     size_t grid = (size_t)sl_task_out_grid(t);
-    float *dout = malloc((size_t)opt.batch * t->n_outputs * grid * grid * sizeof *dout);
-    if (!dout)
+    if (!(r->dout = malloc((size_t)opt.batch * t->n_outputs * grid * grid * sizeof *r->dout)))
         sl_die("out of memory");
-    char ckpt[4096];
-    snprintf(ckpt, sizeof ckpt, "%s.ckpt", sl_cli_state.output);
+    snprintf(r->ckpt, sizeof r->ckpt, "%s.ckpt", sl_cli_state.output);
+    if (!opt.resume)
+        return 0;
+    read_checkpoint(tr, r->ckpt);
+    for (long s = 0; s < tr->step; s++)
+        if (!draw_batch(t, &r->buf, &r->f, &r->rng, &r->batch))
+            sl_die("--resume: the input ended before step %ld of the checkpoint", tr->step);
+    return tr->step;
+}
 
-    long start = 0;
-    if (opt.resume) {
-        read_checkpoint(&tr, ckpt);
-        /* Replay the input and the buffer's draws up to the checkpoint. */
-        for (start = 0; start < tr.step; start++)
-            if (!draw_batch(t, &buf, &f, &rng, &batch))
-                sl_die("--resume: the input ended before step %ld of the checkpoint", tr.step);
-    }
+/* One optimizer step on a batch, and the running loss average. */
+static void step(trainer *tr, const sl_samples *batch, float *dout)
+{
+    sl_nn *net = tr->model.net;
+    const float *out = sl_nn_forward(net, batch->x, batch->n, 1);
+    long count;
+    double loss = sl_task_loss(&tr->model.task, out, batch->y, batch->mask, batch->n, dout, &count);
+    if (!isfinite(loss))
+        sl_die("step %ld: the loss is not finite (%g): try a smaller --lr", tr->step + 1, loss);
+    sl_nn_zero_grads(net);
+    sl_nn_backward(net, dout, NULL);
+    size_t np = sl_nn_n_params(net);
+    if (opt.clip > 0)
+        sl_grad_clip_norm(sl_nn_grads(net), np, opt.clip);
+    sl_adam_step(&tr->adam, sl_nn_params(net), sl_nn_grads(net), sl_lr_at(&tr->sched, tr->step));
+    tr->step++;
+    /* An exponential average over about 50 steps, corrected for its start at 0. */
+    double per_term = count ? loss / (double)count : 0;
+    tr->loss_ema = 0.98 * tr->loss_ema + 0.02 * per_term;
+    tr->loss_avg = tr->loss_ema / (1 - pow(0.98, (double)tr->step));
+}
 
-    double t0 = now(), last_val = NAN;
+/* Steps until --steps, the input's end, --patience or --stop-after, with
+ * evaluations, history and checkpoints on the way.  Returns 1 when stopped
+ * by --stop-after (a checkpoint is left, no model), and the last validation
+ * loss in *last_val. */
+static int train(trainer *tr, run *r, int show, double *last_val)
+{
+    const sl_task *t = &tr->model.task;
+    double t0 = now();
     long samples = 0;
-    int stopped = 0; /* by --stop-after: a checkpoint, no model */
-    if (opt.val && tr.step == 0) /* where training starts from */
-        history_add(&tr.hist, 0, NAN, last_val = validate(&tr, &val, (int)opt.batch));
-    while (tr.step < opt.steps && draw_batch(t, &buf, &f, &rng, &batch) > 0) {
-        const float *out = sl_nn_forward(m->net, batch.x, batch.n, 1);
-        long count;
-        double loss = sl_task_loss(t, out, batch.y, batch.mask, batch.n, dout, &count);
-        if (!isfinite(loss))
-            sl_die("step %ld: the loss is not finite (%g): try a smaller --lr", tr.step + 1, loss);
-        sl_nn_zero_grads(m->net);
-        sl_nn_backward(m->net, dout, NULL);
-        if (opt.clip > 0)
-            sl_grad_clip_norm(sl_nn_grads(m->net), np, opt.clip);
-        sl_adam_step(&tr.adam, sl_nn_params(m->net), sl_nn_grads(m->net), sl_lr_at(&tr.sched, tr.step));
-        tr.step++;
-        samples += batch.n;
-        /* An exponential average over about 50 steps, corrected for its start at 0. */
-        double per_term = count ? loss / (double)count : 0;
-        tr.loss_ema = 0.98 * tr.loss_ema + 0.02 * per_term;
-        tr.loss_avg = tr.loss_ema / (1 - pow(0.98, (double)tr.step));
-        int eval = opt.val && (tr.step % opt.val_every == 0 || tr.step == opt.steps);
+    *last_val = NAN;
+    if (opt.val && tr->step == 0) /* where training starts from */
+        history_add(&tr->hist, 0, NAN, *last_val = validate(tr, &r->val, (int)opt.batch));
+    while (tr->step < opt.steps && draw_batch(t, &r->buf, &r->f, &r->rng, &r->batch) > 0) {
+        step(tr, &r->batch, r->dout);
+        samples += r->batch.n;
+        int eval = opt.val && (tr->step % opt.val_every == 0 || tr->step == opt.steps);
         if (eval)
-            last_val = evaluate(&tr, &val, (int)opt.batch);
-        if (eval || tr.step % 50 == 0 || tr.step == 1)
-            history_add(&tr.hist, tr.step, tr.loss_avg, eval ? last_val : NAN);
-        if (opt.ckpt_every && tr.step % opt.ckpt_every == 0)
-            write_checkpoint(&tr, ckpt);
-        progress(&tr, last_val, (double)samples / (now() - t0), show && (tr.step % 10 == 0));
-        if (opt.patience && tr.bad_evals >= opt.patience)
+            *last_val = evaluate(tr, &r->val, (int)opt.batch);
+        if (eval || tr->step % 50 == 0 || tr->step == 1)
+            history_add(&tr->hist, tr->step, tr->loss_avg, eval ? *last_val : NAN);
+        if (opt.ckpt_every && tr->step % opt.ckpt_every == 0)
+            write_checkpoint(tr, r->ckpt);
+        progress(tr, *last_val, (double)samples / (now() - t0), show && (tr->step % 10 == 0));
+        if (opt.patience && tr->bad_evals >= opt.patience)
             break;
-        if (tr.step == opt.stop_after && tr.step < opt.steps) {
-            if (!opt.ckpt_every || tr.step % opt.ckpt_every != 0)
-                write_checkpoint(&tr, ckpt);
-            stopped = 1;
-            break;
+        if (tr->step == opt.stop_after && tr->step < opt.steps) {
+            if (!opt.ckpt_every || tr->step % opt.ckpt_every != 0)
+                write_checkpoint(tr, r->ckpt);
+            return 1;
         }
     }
+    return 0;
+}
+
+static void free_run(trainer *tr, run *r)
+{
+    feeder_close(&r->f);
+    sl_cli_close_inputs(r->in);
+    free(r->dout);
+    sl_samples_free(&r->buf);
+    sl_samples_free(&r->batch);
+    sl_samples_free(&r->val);
+    sl_samples_free(&r->f.pending);
+    sl_image_free(&r->f.img);
+    sl_catalog_free(&r->f.truth);
+    sl_adam_free(&tr->adam);
+    free(tr->best_params);
+    free(tr->best_state);
+    sl_history_free(&tr->hist);
+    free(tr->prior_config);
+    sl_model_free(&tr->model);
+}
+
+int main(int argc, char **argv)
+{
+    sl_task_kind kind = parse_command_line(argc, argv);
+    int show = !sl_cli_state.quiet && (opt.progress || isatty(STDERR_FILENO));
+    trainer tr = {.best_step = -1, .best_val = INFINITY, .loss_avg = NAN};
+    run r = {0};
+    start_input(&tr, &r, kind);
+    start_model(&tr);
+    long start = start_run(&tr, &r);
+    double last_val;
+    int stopped = train(&tr, &r, show, &last_val);
     if (tr.step == 0)
-        sl_die("no training samples for task %s in the input", sl_task_name(t->kind));
+        sl_die("no training samples for task %s in the input", sl_task_name(kind));
     if (show)
         fputc('\n', stderr);
     if (stopped)
-        sl_cli_summary("stopped after step %ld: continue with --resume from %s", tr.step, ckpt);
+        sl_cli_summary("stopped after step %ld: continue with --resume from %s", tr.step, r.ckpt);
     else
-        finish(&tr, &val, start, last_val, in, n_in, f.images);
-
-    feeder_close(&f);
-    sl_cli_close_inputs(in);
-    free(dout);
-    sl_samples_free(&buf);
-    sl_samples_free(&batch);
-    sl_samples_free(&val);
-    sl_samples_free(&f.pending);
-    sl_image_free(&f.img);
-    sl_catalog_free(&f.truth);
-    sl_adam_free(&tr.adam);
-    free(tr.best_params);
-    free(tr.best_state);
-    sl_history_free(&tr.hist);
-    free(tr.prior_config);
-    sl_model_free(m);
+        finish(&tr, &r.val, start, last_val, r.in, r.n_in, r.f.images);
+    free_run(&tr, &r);
     return 0;
 }
