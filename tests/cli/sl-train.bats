@@ -136,3 +136,10 @@ model_json() { sl-cat --full --type model "$1" | jq -c 'del(.history)'; }
     assert_status 1
     [ "$output" = "sl-train: pix.slr: record 2: key 'psf[0]': a pixel PSF image is not known to be mirror symmetric: train without --augment" ]
 }
+
+@test "an output directory that cannot be written is refused before training" {
+    sl-simulate -q -n 2 -s 2 $sim -o train.slr
+    run sl-train -q $det --steps 2 -o /nonexistent/m.slm train.slr
+    assert_status 1
+    [ "$output" = "sl-train: /nonexistent/m.slm: cannot write there (No such file or directory): no training started" ]
+}
