@@ -190,6 +190,31 @@ int sl_encoder_check(const sl_encoder *e, const sl_image *img, sl_err *err)
     return 0;
 }
 
+/* In the gated cascade a factor's rows are chosen by the factors above it:
+ * galaxy parameters where P(galaxy) says galaxy, lens parameters where P(lens)
+ * says lens system.  Without those models every source would get them, stars
+ * included, and look answered: refused.  At given positions (--at) and
+ * ungated, every factor is meant to hold at every source. */
+int sl_encoder_check_cascade(const sl_encoder *e, sl_err *err)
+{
+    static const struct {
+        sl_task_kind kind, needs;
+        const char *why;
+    } upstream[] = {
+        {SL_TASK_GALAXY, SL_TASK_CLASSIFY, "P(galaxy) says which sources are galaxies"},
+        {SL_TASK_LENS, SL_TASK_LENS_DETECT, "P(lens) says which sources are lens systems"},
+    };
+    if (!e->gated)
+        return 0;
+    for (size_t i = 0; i < sizeof upstream / sizeof *upstream; i++)
+        if (e->have[upstream[i].kind] && !e->have[upstream[i].needs])
+            return sl_err_set(err, "the %s model needs a %s model (%s): give one with -m, or "
+                                   "--all-factors for %s values at every source",
+                              sl_task_name(upstream[i].kind), sl_task_name(upstream[i].needs),
+                              upstream[i].why, sl_task_name(upstream[i].kind));
+    return 0;
+}
+
 /* ---- Columns ------------------------------------------------------------- */
 
 /* Adds a column once (per-band factors share theirs); returns its index.

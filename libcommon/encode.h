@@ -76,6 +76,10 @@ int sl_encoder_check(const sl_encoder *e, const sl_image *img, sl_err *err);
  * at every source. */
 void sl_encoder_set_gated(sl_encoder *e, int gated);
 
+/* Refuses a gated cascade missing a model that gates another: galaxy
+ * without classify, lens without lens-detect (the error names both). */
+int sl_encoder_check_cascade(const sl_encoder *e, sl_err *err);
+
 /* Also draw n_samples joint samples of each image's catalog from the
  * posterior, with seed: each tile holds a source with probability P(source)
  * at a location drawn from its posterior, and each downstream encoder runs

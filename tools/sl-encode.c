@@ -127,6 +127,8 @@ int main(int argc, char **argv)
         sl_usage_error("--samples draws whole catalogs: it needs detection, not --at");
     if (opt.all_factors)
         sl_encoder_set_gated(enc, 0);
+    if (sl_encoder_check_cascade(enc, &err) < 0)
+        sl_usage_error("%s", err.msg);
     if (sl_encoder_set_samples(enc, (int)opt.samples, sl_cli_state.seed, &err) < 0)
         sl_die_err(&err);
     sl_catalog *samples = calloc((size_t)opt.samples + 1, sizeof *samples);

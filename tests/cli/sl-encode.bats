@@ -84,6 +84,33 @@ same_catalog() {
         awk -F'\t' '$2 != $4 || ($1 != "" && $1 != $3) { bad = 1 } END { exit bad }'
 }
 
+@test "a factor is reported only where the factors that gate it were evaluated" {
+    sl-simulate -q -n 1 -s 9 -o img.slr
+    # Refused: a gated model without the model that gates it.
+    for set in "detect galaxy" "detect lens" "detect classify lens" "detect lens-detect galaxy" \
+               "detect classify galaxy lens"; do
+        run sl-encode $(models $set) img.slr -o out.slr
+        assert_status 2
+        [ ! -e out.slr ]
+    done
+    run sl-encode $(models detect lens) img.slr
+    assert_output_contains "sl-encode: the lens model needs a lens-detect model (P(lens) says which sources are lens systems): give one with -m, or --all-factors for lens values at every source"
+    run sl-encode $(models detect galaxy) img.slr
+    assert_output_contains "sl-encode: the galaxy model needs a classify model (P(galaxy) says which sources are galaxies)"
+    # Accepted: complete cascades, ungated runs, and given positions.
+    for set in "detect" "detect classify" "detect lens-detect" "detect classify galaxy" \
+               "detect lens-detect lens" "detect classify galaxy lens-detect lens"; do
+        run sl-encode -q $(models $set) --threshold 0.2 img.slr -o out.slr
+        assert_status 0
+    done
+    # Ungated, the lens parameters are there for every source; --at truth too.
+    run sl-encode -q $(models detect lens) --threshold 0.2 --all-factors img.slr -o all.slr
+    assert_status 0
+    [ "$(sl-cat --full --type image all.slr | jq '.estimate | . as $e | .n > 0 and ([range(.n) | $e.theta_e[.] != null] | all)')" = true ]
+    run sl-encode -q --at truth $(models galaxy lens) img.slr -o at.slr
+    assert_status 0
+}
+
 @test "the output does not depend on -j or --batch" {
     sl-simulate -q -n 4 -s 10 -o img.slr
     sl-encode -q $(models $all_models) --threshold 0.2 --samples 2 -j 1 img.slr -o a.slr
