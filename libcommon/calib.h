@@ -204,8 +204,9 @@ typedef struct sl_calib_point {
     double rmse;
 } sl_calib_point;
 
-/* Point accuracy of posterior means m against truths t (n pairs; q16, q50,
- * q84 the posterior quantiles, may be NULL without ratio_scale).  period > 0
+/* Point accuracy of point estimates m (the headline: posterior medians)
+ * against truths t (n pairs; q16, q50, q84 the posterior quantiles, may be
+ * NULL without ratio_scale).  period > 0
  * wraps each difference m - t into [-period/2, period/2) (position angles,
  * period pi).  ratio_scale: the quantity is positive with a meaningful zero,
  * so the fractional metrics are computed.  Pairs with a NaN are skipped.

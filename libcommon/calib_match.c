@@ -27,7 +27,7 @@ void sl_calib_run_free(sl_calib_run *r)
 {
     for (int i = 0; i < r->n_params; i++) {
         sl_calib_param *p = &r->params[i];
-        sl_calib_dvec *v[] = {&p->truth, &p->mean, &p->q16, &p->q50, &p->q84,
+        sl_calib_dvec *v[] = {&p->truth, &p->headline, &p->q16, &p->q50, &p->q84,
                               &p->pit,   &p->rank, &p->q05, &p->q95, &p->snr};
         for (size_t k = 0; k < sizeof v / sizeof *v; k++)
             sl_vec_free(v[k]);

@@ -99,7 +99,7 @@ static int resolve_one(sl_calib_param *p, const sl_record *rec, const sl_table *
     char name[80];
     const char *suffix[3] = {"q16", "q50", "q84"};
     int *cq[3] = {&p->c_q16, &p->c_q50, &p->c_q84};
-    if ((p->c_mean = sl_calib_need_col(rec, est, "estimate", p->col, w, err)) < 0)
+    if ((p->c_point = sl_calib_need_col(rec, est, "estimate", p->col, w, err)) < 0)
         return -1;
     for (int k = 0; k < 3; k++) {
         snprintf(name, sizeof name, "%s_%s", p->col, suffix[k]);
@@ -225,7 +225,7 @@ static int add_one(sl_calib_run *r, int i, const sl_table *est, const sl_table *
     sl_rng rng;
     sl_rng_init(&rng, r->opt.seed, (uint64_t)p->pit.n, (uint16_t)(SL_RNG_CALIBRATE_PARAM + i));
     int rc = sl_vec_push(&p->truth, v, err);
-    rc |= sl_vec_push(&p->mean, sl_calib_at(est, p->c_mean, e, p->elem), err);
+    rc |= sl_vec_push(&p->headline, sl_calib_at(est, p->c_point, e, p->elem), err);
     rc |= sl_vec_push(&p->q16, sl_calib_at(est, p->c_q16, e, p->elem), err);
     rc |= sl_vec_push(&p->q50, sl_calib_at(est, p->c_q50, e, p->elem), err);
     rc |= sl_vec_push(&p->q84, sl_calib_at(est, p->c_q84, e, p->elem), err);

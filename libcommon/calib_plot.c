@@ -182,7 +182,7 @@ static void plot_scatter(plotter *pl, const sl_calib_param *p)
         return;
     double lo = INFINITY, hi = -INFINITY;
     for (size_t i = 0; i < p->truth.n; i++) {
-        double v[4] = {p->truth.a[i], p->mean.a[i], p->q16.a[i], p->q84.a[i]};
+        double v[4] = {p->truth.a[i], p->headline.a[i], p->q16.a[i], p->q84.a[i]};
         for (int k = 0; k < 4; k++)
             if (isfinite(v[k]))
                 lo = fmin(lo, v[k]), hi = fmax(hi, v[k]);
@@ -192,15 +192,15 @@ static void plot_scatter(plotter *pl, const sl_calib_param *p)
     double pad = 0.05 * (hi - lo);
     sl_svg s;
     char title[128], file[96];
-    snprintf(title, sizeof title, "%.20s: posterior mean against truth (n = %zu, R2 %.3f)",
+    snprintf(title, sizeof title, "%.20s: posterior median against truth (n = %zu, R2 %.3f)",
              p->name, p->truth.n, p->point.r2);
-    if (begin_plot(pl, &s, title, "true value", "posterior mean (bars: 16-84%)", lo - pad,
+    if (begin_plot(pl, &s, title, "true value", "posterior median (bars: 16-84%)", lo - pad,
                    hi + pad, lo - pad, hi + pad) < 0)
         return;
     double d[2] = {lo - pad, hi + pad};
     sl_svg_errorbars(&s, p->truth.a, p->q16.a, p->q84.a, (int)p->truth.n, "#bbbbbb");
     sl_svg_polyline(&s, d, d, 2, "#555555", 1, 1);
-    sl_svg_points(&s, p->truth.a, p->mean.a, (int)p->truth.n, palette[0], 2);
+    sl_svg_points(&s, p->truth.a, p->headline.a, (int)p->truth.n, palette[0], 2);
     snprintf(file, sizeof file, "scatter_%.63s.svg", p->name);
     write_plot(pl, &s, file);
 }
@@ -255,7 +255,7 @@ static void plot_sharp_snr(plotter *pl, const char *group, int what)
     sl_svg s;
     char title[96], file[64];
     snprintf(title, sizeof title, "%s: %s parameters by SNR",
-             what ? "R2 of the posterior mean" : "posterior 90% width / prior's", group);
+             what ? "R2 of the posterior median" : "posterior 90% width / prior's", group);
     if (begin_plot(pl, &s, title, "SNR bin: <10, 10-20, 20-50, 50-100, >=100",
                    what ? "R2" : "width ratio (1: the prior)", 0, SL_CALIB_SNR_BINS, bottom,
                    top) < 0)
@@ -303,7 +303,7 @@ static void plot_sharp_all(plotter *pl, const char *group)
     sl_svg_points(&s, x, w, n, palette[0], 4);
     sl_svg_legend(&s, "posterior 90% width / prior's (1: says nothing)", palette[0]);
     sl_svg_points(&s, x, r2, n, palette[1], 4);
-    sl_svg_legend(&s, "R2 of the posterior mean", palette[1]);
+    sl_svg_legend(&s, "R2 of the posterior median", palette[1]);
     snprintf(file, sizeof file, "sharpness_%s.svg", group);
     write_plot(pl, &s, file);
 }

@@ -88,7 +88,7 @@ static int sharp_bin(const sl_calib_param *p, double lo, double hi, double *t, d
     for (size_t i = 0; i < p->truth.n; i++) {
         if (!isnan(lo) && !(p->snr.a[i] >= lo && p->snr.a[i] < hi))
             continue;
-        t[n] = p->truth.a[i], m[n++] = p->mean.a[i];
+        t[n] = p->truth.a[i], m[n++] = p->headline.a[i];
         double width = (p->q95.a[i] - p->q05.a[i]) / p->prior_width;
         if (isfinite(width))
             w[nw++] = width;
@@ -136,7 +136,7 @@ static int measure_param(const sl_calib_run *r, sl_calib_param *p, sl_err *err)
             ranks[nr++] = (int)p->rank.a[k];
     int L = r->opt.sbc_samples, bins = sl_calib_sbc_bins(L, nr, 20);
     int rc = sl_calib_rank_histogram(ranks, nr, L, bins, &p->sbc, err) < 0 ||
-                     sl_calib_point_accuracy(p->truth.a, p->mean.a, p->q16.a, p->q50.a,
+                     sl_calib_point_accuracy(p->truth.a, p->headline.a, p->q16.a, p->q50.a,
                                              p->q84.a, (long)p->truth.n, p->period, p->ratio,
                                              &p->point, err) < 0
                  ? -1

@@ -86,7 +86,7 @@ extern const double sl_calib_snr_edges[SL_CALIB_SNR_BINS + 1];
 /* Sharpness of one parameter over the pairs in one SNR bin. */
 typedef struct sl_calib_sharp {
     long n;
-    double r2;          /* of the posterior mean, as sl_calib_point */
+    double r2;          /* of the headline point estimate (the median), as sl_calib_point */
     double width_ratio; /* median (q95 - q05) / the prior's 90% width */
 } sl_calib_sharp;
 
@@ -105,9 +105,9 @@ typedef struct sl_calib_param {
     const sl_estimate_param *schema; /* its row of the estimate schema */
     int ratio;       /* a ratio scale: fractional metrics apply */
     /* Column indices in the current record's tables. */
-    int c_mean, c_q16, c_q50, c_q84, c_mu, c_sigma, c_truth;
+    int c_point, c_q16, c_q50, c_q84, c_mu, c_sigma, c_truth;
     int c_q05, c_q95, c_snr;  /* -1 when absent */
-    sl_calib_dvec truth, mean, q16, q50, q84, pit, rank;
+    sl_calib_dvec truth, headline, q16, q50, q84, pit, rank;
     sl_calib_dvec q05, q95, snr;
     /* Results. */
     sl_calib_coverage cov;

@@ -95,7 +95,7 @@ static void print_coverage(const sl_calib_run *r, FILE *f)
 
 static void print_point(const sl_calib_run *r, FILE *f)
 {
-    fprintf(f, "\nPoint accuracy of the posterior mean\n");
+    fprintf(f, "\nPoint accuracy of the posterior median\n");
     fprintf(f, "  %-18s %7s %8s %10s %9s %9s %10s\n", "parameter", "n", "R2", "med|err|",
             "med.frac", "med.prec", "bias");
     for (int i = 0; i < r->n_params; i++) {
@@ -124,7 +124,7 @@ static void bin_label(char *buf, size_t size, double lo, double hi)
 static void print_sharpness(const sl_calib_run *r, FILE *f)
 {
     char label[32];
-    fprintf(f, "\nSharpness: R2 of the posterior mean / median posterior 90%% width over the "
+    fprintf(f, "\nSharpness: R2 of the posterior median / median posterior 90%% width over the "
                "prior's\n(prior: 5-95%% of the true values), by the truth's SNR (arc_snr for "
                "lens parameters)\n");
     fprintf(f, "  %-18s %9s %13s", "parameter", "prior90", "all");

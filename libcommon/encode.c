@@ -13,10 +13,12 @@ const double sl_encode_levels[SL_ENCODE_N_LEVELS] = {0.05, 0.16, 0.5, 0.84, 0.95
 const char *const sl_encode_level_names[SL_ENCODE_N_LEVELS] = {"q05", "q16", "q50", "q84", "q95"};
 
 /* Where one coordinate of one factor goes in the estimate: the columns of its
- * mean, quantiles and (scalar families) z-space mu and sigma, and the element
- * within them (the band of a per-band factor).  -1 for an absent column. */
+ * headline value (the probability of a Bernoulli factor, else the posterior
+ * median), mean, quantiles and (scalar families) z-space mu and sigma, and
+ * the element within them (the band of a per-band factor).  -1 for an absent
+ * column. */
 typedef struct coord_cols {
-    int mean, q[SL_ENCODE_N_LEVELS], mu, sigma;
+    int point, mean, q[SL_ENCODE_N_LEVELS], mu, sigma;
     int elem;
 } coord_cols;
 
@@ -244,22 +246,25 @@ static int setup_factor(sl_encoder *e, sl_table *est, const sl_task *t, int f, s
         int width = band >= 0 ? t->n_bands : 1;
         const char *unit = p->unit;
         cc->elem = band >= 0 ? band : 0;
-        cc->mu = cc->sigma = -1;
+        cc->mean = cc->mu = cc->sigma = -1;
         for (int l = 0; l < SL_ENCODE_N_LEVELS; l++)
             cc->q[l] = -1;
         if (fam->kind == SL_FAM_BERNOULLI) {
             snprintf(name, sizeof name, "p_%s", base);
-            if ((cc->mean = column(est, name, "", width, band >= 0, err)) < 0)
+            if ((cc->point = column(est, name, "", width, band >= 0, err)) < 0)
                 return -1;
             continue;
         }
-        if ((cc->mean = column(est, base, unit, width, band >= 0, err)) < 0)
+        if ((cc->point = column(est, base, unit, width, band >= 0, err)) < 0)
             return -1;
         for (int l = 0; l < SL_ENCODE_N_LEVELS; l++) {
             snprintf(name, sizeof name, "%s_%s", base, sl_encode_level_names[l]);
             if ((cc->q[l] = column(est, name, unit, width, band >= 0, err)) < 0)
                 return -1;
         }
+        snprintf(name, sizeof name, "%s_mean", base);
+        if ((cc->mean = column(est, name, unit, width, band >= 0, err)) < 0)
+            return -1;
         if (fam->kind == SL_FAM_MVN)
             continue;
         const char *zbase = p->zname ? p->zname : base;
@@ -319,12 +324,19 @@ static void put_factor(const sl_encoder *e, sl_table *est, const sl_task *t, int
     double mean[SL_FAMILY_MAX_DIM], q[SL_FAMILY_MAX_DIM];
     double mu[SL_FAMILY_MAX_DIM], L[SL_FAMILY_MAX_DIM * (SL_FAMILY_MAX_DIM + 1) / 2];
     sl_family_mean(fam, raw, mean);
+    if (fam->kind == SL_FAM_BERNOULLI) {
+        const coord_cols *cc = &e->cols[t->kind][f][0];
+        sl_table_at(est, cc->point, row)[cc->elem] = (float)mean[0];
+        return;
+    }
+    /* The headline is the median: a log-normal's mean, exp(mu + sigma^2/2),
+     * runs to 1e10 electrons at the log-sigmas of faint sources. */
+    sl_family_quantile(fam, raw, 0.5, q);
     for (int i = 0; i < fam->dim; i++) {
         const coord_cols *cc = &e->cols[t->kind][f][i];
+        sl_table_at(est, cc->point, row)[cc->elem] = (float)((origin + q[i]) * scale);
         sl_table_at(est, cc->mean, row)[cc->elem] = (float)((origin + mean[i]) * scale);
     }
-    if (fam->kind == SL_FAM_BERNOULLI)
-        return;
     for (int l = 0; l < SL_ENCODE_N_LEVELS; l++) {
         sl_family_quantile(fam, raw, sl_encode_levels[l], q);
         for (int i = 0; i < fam->dim; i++) {
@@ -487,13 +499,14 @@ static int detect(sl_encoder *e, sl_task_kind kind, const sl_image *img, const f
     return 0;
 }
 
-/* The mean location of a detection, in the image's pixels. */
+/* The location of a detection, in the image's pixels: the headline (median)
+ * x and y of its row, where the cut-out encoders are centred. */
 static void detection_xy(const sl_task *t, const sl_image *img, const detection *d, double *x,
                          double *y)
 {
     double u, v;
-    sl_family_mean(&t->factor[1].fam, d->raw + t->factor[1].out, &u);
-    sl_family_mean(&t->factor[2].fam, d->raw + t->factor[2].out, &v);
+    sl_family_quantile(&t->factor[1].fam, d->raw + t->factor[1].out, 0.5, &u);
+    sl_family_quantile(&t->factor[2].fam, d->raw + t->factor[2].out, 0.5, &v);
     *x = (d->gx + u) * t->tile - img->x0;
     *y = (d->gy + v) * t->tile - img->y0;
 }
@@ -681,7 +694,7 @@ static int lens_rows(sl_encoder *e, const sl_image *img, const detection *tiles,
         const detection *d = best[r];
         if (!d && (d = lens_tile_at(e, img, tiles, n, px[r], py[r])) && target[d - tiles] != -2 &&
             !e->at_catalog) {
-            *sl_table_at(est, e->cols[SL_TASK_LENS_DETECT][0][0].mean, r) = 0;
+            *sl_table_at(est, e->cols[SL_TASK_LENS_DETECT][0][0].point, r) = 0;
             continue;
         }
         if (d)

@@ -7,7 +7,7 @@
  *      P(source), a location posterior and star fluxes.  Tiles with
  *      P(source) above the threshold become sources.
  *   2. classify, galaxy, lens-detect, lens: source-centred cut-outs at the
- *      detected locations (the posterior means), in batches.  Each factor is
+ *      detected locations (the posterior medians), in batches.  Each factor is
  *      conditional on its upstream values, as it was trained: galaxy
  *      parameters as if the source were a galaxy, lens parameters as if it
  *      were a lens system.  The cascade is gated by default, as the

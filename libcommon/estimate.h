@@ -10,8 +10,11 @@
  *
  * The columns of a row named c, in an `estimate` table (man 5 sl-records):
  *   Bernoulli factors   p_c                     the probability
- *   other factors       c                       the posterior mean
+ *   other factors       c                       the posterior median, the
+ *                                               headline (robust: a log-normal's
+ *                                               mean exp(mu + sigma^2/2) is not)
  *                       c_q05 ... c_q95         quantiles (SL_ENCODE_LEVELS)
+ *                       c_mean                  the posterior mean
  *   one-dimensional     z_mu, z_sigma           the normal in z-space, z the
  *                                               row's zname (else c)
  *   joint (MVN)         <factor>_mu, <factor>_chol   once per factor: the

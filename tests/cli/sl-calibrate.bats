@@ -100,7 +100,7 @@ json() { sl-calibrate -q --json - "$@"; }
     [ "$(sl-cat --full --type report rep.slr | jq -c '[.tool, .match, (.continuous | length)]')" = \
       '["sl-calibrate","distance",22]' ]
     [ "$(sl-cat --full --type report rep.slr | jq -S -c .)" = "$(jq -S -c . rep.json)" ]
-    grep -q "Point accuracy of the posterior mean" table.txt
+    grep -q "Point accuracy of the posterior median" table.txt
     for f in detection reliability_source reliability_galaxy reliability_lens coverage_detect \
              coverage_galaxy coverage_lens coverage_source tarp scatter_theta_e sbc_theta_e \
              sharpness_galaxy sharpness_lens lens_roc lens_pr lens_completeness_theta_e; do
@@ -138,7 +138,7 @@ json() { sl-calibrate -q --json - "$@"; }
     [ "$(jq -c '[.continuous[0].sharpness.snr_bins[] | [.snr_lo, .snr_hi]]' c.json)" = \
       '[[0,10],[10,20],[20,50],[50,100],[100,null]]' ]
     run sl-calibrate -q c.slr
-    assert_output_contains "Sharpness: R2 of the posterior mean / median posterior 90% width"
+    assert_output_contains "Sharpness: R2 of the posterior median / median posterior 90% width"
     sl-calibrate -q --plots figs c.slr > /dev/null
     for f in width_snr_galaxy r2_snr_lens sharpness_source; do grep -q '</svg>' figs/$f.svg; done
     # Without SNR columns the bins say so; the rest is measured.

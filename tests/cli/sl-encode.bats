@@ -52,11 +52,21 @@ same_catalog() {
     e=$(sl-cat --full --type image est.slr | head -1 | jq -c '.estimate')
     n=$(echo "$e" | jq '.n')
     [ "$n" -gt 0 ]
-    for c in p_source x x_q05 x_q95 u_mu u_sigma star_flux p_galaxy galaxy_flux disk_q angle_q50 \
-             p_lens theta_e theta_e_q16 lens_mu lens_chol src_flux galaxy flux lens; do
+    for c in p_source x x_q05 x_q95 x_mean u_mu u_sigma star_flux star_flux_mean p_galaxy galaxy_flux \
+             galaxy_flux_mean disk_q angle_q50 p_lens theta_e theta_e_q16 theta_e_mean lens_mu \
+             lens_chol src_flux galaxy flux lens; do
         [ "$(echo "$e" | jq --arg c "$c" '.[$c] | length > 0')" = true ] || { echo "no $c" >&2; false; }
     done
     [ "$(echo "$e" | jq '.widths.lens_chol')" = 15 ]
+    # The headline value is the median; the mean is beside it, and a
+    # log-normal's mean lies above its median.
+    # (Rows of lens systems found without a detection have no detect factors.)
+    [ "$(echo "$e" | jq '[range(.n) as $i | .theta_e[$i] == .theta_e_q50[$i]
+                          and (.p_source[$i] == null or (.x[$i] == .x_q50[$i]
+                               and .star_flux[$i] == .star_flux_q50[$i]
+                               and .star_flux_mean[$i] > .star_flux[$i]))
+                          and .flux[$i] == (if .galaxy[$i] == 1 then .galaxy_flux[$i] else .star_flux[$i] end)]
+                         | all')" = true ]
     # Quantiles are ordered and bracket the median; probabilities in [0, 1].
     [ "$(echo "$e" | jq '[range(.n) as $i | .x_q05[$i] <= .x_q50[$i] and .x_q50[$i] <= .x_q95[$i]
                           and .theta_e_q05[$i] <= .theta_e_q95[$i]
