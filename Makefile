@@ -11,9 +11,9 @@
 
 VERSION   := 0.1.0
 PREFIX    ?= /usr/local
-PKGS      := cfitsio openblas fftw3f msgpack libpng
+PKGS      := cfitsio openblas fftw3f msgpack libpng wcslib
 DEB_PKGS  := build-essential pkg-config libcfitsio-dev libopenblas-dev libfftw3-dev \
-             libmsgpack-dev libpng-dev bats jq parallel bzip2 time
+             libmsgpack-dev libpng-dev wcslib-dev bats jq parallel bzip2 time
 
 # Objects of a sanitizer build live apart, so the two never mix.
 ifeq ($(SANITIZE),1)

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "wcs.h"
+
 void sl_catrecord_init(sl_catrecord *c)
 {
     memset(c, 0, sizeof *c);
@@ -70,15 +72,73 @@ int sl_catrecord_read(sl_catrecord *c, const sl_record *rec, const char *key, sl
     return 0;
 }
 
+/* ---- Sky coordinates ------------------------------------------------------- */
+
+static sl_wcs *wcs_of(const sl_catrecord *c, sl_err *err)
+{
+    sl_wcs *w = sl_wcs_new(c->img.wcs, err);
+    if (!w)
+        sl_err_prefix(err, "image %lld: key 'wcs'", (long long)c->img.id);
+    return w;
+}
+
+int sl_catrecord_sky(const sl_catrecord *c, double *ra, double *dec, sl_err *err)
+{
+    int cx = sl_table_find(&c->est, "x"), cy = sl_table_find(&c->est, "y");
+    if (!c->img.wcs || cx < 0 || cy < 0)
+        return 0;
+    sl_wcs *w = wcs_of(c, err);
+    if (!w)
+        return -1;
+    for (int r = 0; r < c->est.n; r++)
+        sl_wcs_sky(w, *sl_table_at(&c->est, cx, r), *sl_table_at(&c->est, cy, r), &ra[r],
+                   &dec[r]);
+    sl_wcs_free(w);
+    return 0;
+}
+
+int sl_catrecord_add_sky_errors(sl_catrecord *c, sl_err *err)
+{
+    sl_table *t = &c->est;
+    const char *names[6] = {"x", "y", "x_q16", "x_q84", "y_q16", "y_q84"};
+    int col[6];
+    for (int k = 0; k < 6; k++)
+        if ((col[k] = sl_table_find(t, names[k])) < 0)
+            return 0;
+    if (!c->img.wcs)
+        return 0;
+    int ce = sl_table_find(t, "ra_err"), cd = sl_table_find(t, "dec_err");
+    if ((ce < 0 && (ce = sl_table_add_column(t, "ra_err", SL_UNIT_ARCSEC, 1, err)) < 0) ||
+        (cd < 0 && (cd = sl_table_add_column(t, "dec_err", SL_UNIT_ARCSEC, 1, err)) < 0))
+        return -1;
+    sl_wcs *w = wcs_of(c, err);
+    if (!w)
+        return -1;
+    for (int r = 0; r < t->n; r++) {
+        double v[6], ra_err, dec_err;
+        for (int k = 0; k < 6; k++)
+            v[k] = *sl_table_at(t, col[k], r);
+        /* A normal's 16-84% interval is 2 sigma wide. */
+        sl_wcs_sky_err(w, v[0], v[1], (v[3] - v[2]) / 2, (v[5] - v[4]) / 2, &ra_err, &dec_err);
+        *sl_table_at(t, ce, r) = (float)ra_err;
+        *sl_table_at(t, cd, r) = (float)dec_err;
+    }
+    sl_wcs_free(w);
+    return 0;
+}
+
 int sl_catrecord_write(sl_writer *w, const sl_catrecord *c, sl_err *err)
 {
     sl_map m;
     const sl_image *img = &c->img;
     sl_writer_begin(w, &m, "catalog",
-                    7 + (img->has_zero_point != 0) + c->has_truth + (c->n_samples > 0));
+                    7 + (img->has_zero_point != 0) + (img->wcs != NULL) + c->has_truth +
+                        (c->n_samples > 0));
     sl_image_pack_frame(&m, img);
     if (img->has_zero_point)
         sl_map_nums(&m, "zero_point", img->zero_point, (size_t)img->n_bands);
+    if (img->wcs)
+        sl_map_str(&m, "wcs", img->wcs);
     sl_table_pack(sl_map_key(&m, c->key), &c->est);
     if (c->has_truth)
         sl_table_pack(sl_map_key(&m, "truth"), &c->truth);

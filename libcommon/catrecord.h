@@ -6,6 +6,7 @@
  *   type     "catalog"
  *   id, width, height, bands, pixel_scale     the parent image (image.h)
  *   zero_point                                per band, when known
+ *   wcs      the parent's celestial WCS as FITS cards, when known (wcs.h)
  *   <key>    the merged table (table.h): `estimate`, or `truth` (sl-merge -k)
  *   truth    the truth beside an estimate, when the patches carried one
  *   samples  posterior samples: an array of tables, when the patches had them
@@ -50,5 +51,16 @@ int sl_catrecord_write(sl_writer *w, const sl_catrecord *c, sl_err *err);
 /* The number of posterior samples a record (image or catalog) carries under
  * `samples`, an array of tables: 0 when absent. */
 int sl_catrecord_n_samples(const sl_record *rec, int *n, sl_err *err);
+
+/* Sky coordinates of the rows of est, from the parent's WCS (c->img.wcs):
+ * RA and Dec in degrees of each row's x, y into ra[], dec[] (n values;
+ * NaN where a row has no position).  No WCS: 0 and nothing written. */
+int sl_catrecord_sky(const sl_catrecord *c, double *ra, double *dec, sl_err *err);
+
+/* Adds (or refreshes) est's columns ra_err and dec_err, arcsec: the
+ * location posterior's standard deviations in x and y (half the 16-84%
+ * intervals) through the WCS's local Jacobian.  Needs a WCS and the x, y
+ * quantiles; without either, nothing is added. */
+int sl_catrecord_add_sky_errors(sl_catrecord *c, sl_err *err);
 
 #endif

@@ -243,6 +243,21 @@ int sl_fits_has_key(sl_fits *f, const char *key)
     return fits_read_keyword(f->fp, key, value, NULL, &status) == 0;
 }
 
+int sl_fits_header(sl_fits *f, char **header, int *nkeys, sl_err *err)
+{
+    char *h = NULL;
+    int status = 0;
+    *header = NULL;
+    if (fits_hdr2str(f->fp, 0, NULL, 0, &h, nkeys, &status))
+        return fits_fail(err, status, "%s: HDU %d: cannot read the header", f->path,
+                         sl_fits_hdu(f));
+    size_t len = strlen(h) + 1;
+    if ((*header = malloc(len)))
+        memcpy(*header, h, len);
+    fits_free_memory(h, &status);
+    return *header ? 0 : sl_err_set(err, "%s: out of memory for the header", f->path);
+}
+
 static int key_fail(sl_fits *f, int status, const char *key, sl_err *err)
 {
     if (status == KEY_NO_EXIST)

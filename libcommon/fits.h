@@ -59,6 +59,9 @@ float *sl_fits_read_image_file(const char *path, int hdu, int *w, int *h,
 /* Header keywords of the current HDU.  A missing keyword is an error that
  * names it; sl_fits_has_key() tests first for optional ones. */
 int sl_fits_has_key(sl_fits *f, const char *key);
+/* The current HDU's header as nkeys 80-character cards (cfitsio's
+ * fits_hdr2str), malloc'ed into *header. */
+int sl_fits_header(sl_fits *f, char **header, int *nkeys, sl_err *err);
 int sl_fits_key_double(sl_fits *f, const char *key, double *val, sl_err *err);
 /* Copies a string value (quotes removed, long CONTINUE strings joined);
  * a value longer than size - 1 bytes is an error, not a silent cut. */

@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "fits.h"
+#include "wcs.h"
 
 /* What the first pass learns about one file. */
 typedef struct band_info {
@@ -260,9 +261,23 @@ static int wcs_scale(sl_fits *f, const char *path, double *scale, sl_err *err)
     return 0;
 }
 
-/* First pass over one file. */
+/* The celestial WCS of the file's HDU as its cards (NULL when it has none). */
+static int read_wcs(sl_fits *f, const char *path, char **wcs, sl_err *err)
+{
+    char *header;
+    int nkeys;
+    if (sl_fits_header(f, &header, &nkeys, err) < 0)
+        return -1;
+    int rc = sl_wcs_cards_from_header(header, nkeys, wcs, err);
+    free(header);
+    if (rc < 0)
+        sl_err_prefix(err, "%s: HDU %d", path, sl_fits_hdu(f));
+    return rc;
+}
+
+/* First pass over one file; its WCS too when wcs is not NULL. */
 static int inspect(const sl_frame_opts *o, const char *path, band_info *bi,
-                   double *scale, sl_err *err)
+                   double *scale, char **wcs, sl_err *err)
 {
     sl_fits *f = sl_fits_open(path, err);
     if (!f)
@@ -294,6 +309,8 @@ static int inspect(const sl_frame_opts *o, const char *path, band_info *bi,
         rc = find_gain(o, f, path, bi, err);
     if (rc == 0)
         rc = wcs_scale(f, path, scale, err);
+    if (rc == 0 && wcs)
+        rc = read_wcs(f, path, wcs, err);
     sl_fits_close(f);
     return rc;
 }
@@ -776,7 +793,8 @@ static int inspect_all(const sl_frame_opts *o, band_info *bi, sl_image *img, sl_
     const int n = o->n_paths;
     for (int b = 0; b < n; b++) {
         double scale = 0;
-        if (inspect(o, o->paths[b], &bi[b], &scale, err))
+        /* The bands are aligned: the first file's WCS is the image's. */
+        if (inspect(o, o->paths[b], &bi[b], &scale, b == 0 ? &img->wcs : NULL, err))
             return -1;
         if (bi[b].w != bi[0].w || bi[b].h != bi[0].h)
             return sl_err_set(err, "%s is %d x %d pixels but %s is %d x %d: all bands must "
@@ -820,6 +838,8 @@ int sl_frame_load(const sl_frame_opts *o, sl_image *img, sl_psf *psf, long *n_na
 {
     band_info bi[SL_MAX_BANDS];
     memset(bi, 0, sizeof bi);
+    free(img->wcs);
+    img->wcs = NULL;
     if (check_opts(o, err) || inspect_all(o, bi, img, err))
         return -1;
     const int n = o->n_paths;

@@ -14,6 +14,7 @@ void sl_image_free(sl_image *img)
 {
     free(img->pixels);
     free(img->background_map);
+    free(img->wcs);
     sl_image_init(img);
 }
 
@@ -111,6 +112,27 @@ void sl_image_interior(const sl_image *img, int *x0, int *y0, int *x1, int *y1)
     *y1 = ye < py ? ye : py;
 }
 
+/* The optional `wcs` key: whole 80-character cards. */
+static int read_wcs(sl_image *img, const sl_record *rec, sl_err *err)
+{
+    free(img->wcs);
+    img->wcs = NULL;
+    if (!sl_rec_get(rec, "wcs"))
+        return 0;
+    const char *s;
+    size_t len;
+    if (sl_rec_str(rec, "wcs", &s, &len, err) < 0)
+        return -1;
+    if (len == 0 || len % 80)
+        return sl_rec_fail(rec, "wcs", err, "%zu characters, not a whole number of "
+                                             "80-character FITS cards", len);
+    if (!(img->wcs = malloc(len + 1)))
+        return sl_rec_fail(rec, "wcs", err, "out of memory");
+    memcpy(img->wcs, s, len);
+    img->wcs[len] = '\0';
+    return 0;
+}
+
 /* Everything but the pixel copies; sets *n_pixels. */
 static int read_header_fields(sl_image *img, const sl_record *rec, size_t *n_pixels, sl_err *err)
 {
@@ -141,6 +163,8 @@ static int read_header_fields(sl_image *img, const sl_record *rec, size_t *n_pix
     if (per_band(rec, "zero_point", img->n_bands, 0, 100, img->zero_point, &img->has_zero_point,
                  err) < 0 ||
         per_band(rec, "gain", img->n_bands, 0, 1e6, img->gain, &img->has_gain, err) < 0)
+        return -1;
+    if (read_wcs(img, rec, err) < 0)
         return -1;
     img->is_patch = sl_rec_get(rec, "parent") != NULL;
     if (img->is_patch) {
@@ -227,7 +251,8 @@ int sl_image_check(const sl_record *rec, sl_err *err)
 
 uint32_t sl_image_n_keys(const sl_image *img)
 {
-    return 8 + (img->has_zero_point != 0) + (img->has_gain != 0) + (img->is_patch ? 8 : 0);
+    return 8 + (img->has_zero_point != 0) + (img->has_gain != 0) + (img->wcs != NULL) +
+           (img->is_patch ? 8 : 0);
 }
 
 void sl_image_pack_frame(sl_map *rec, const sl_image *img)
@@ -256,6 +281,8 @@ void sl_image_pack(sl_map *rec, const sl_image *img)
         sl_map_nums(rec, "zero_point", img->zero_point, (size_t)img->n_bands);
     if (img->has_gain)
         sl_map_nums(rec, "gain", img->gain, (size_t)img->n_bands);
+    if (img->wcs)
+        sl_map_str(rec, "wcs", img->wcs);
 }
 
 void sl_image_pack_patch(sl_map *rec, const sl_image *img)

@@ -46,6 +46,9 @@ typedef struct sl_image {
     int x0, y0, border;
     int patch, patches;
     int parent_width, parent_height;
+    /* The parent's celestial WCS as FITS header cards (libcommon/wcs.h),
+     * malloc'ed, or NULL: sky coordinates of the pixels. */
+    char *wcs;
 } sl_image;
 
 void sl_image_init(sl_image *img);

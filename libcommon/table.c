@@ -345,7 +345,7 @@ typedef char flat_name[64];
 static flat_name *flat_names(const sl_table_out *o, int *n_flat, sl_err *err)
 {
     const sl_table *t = o->t;
-    int n = o->id_name ? 1 : 0;
+    int n = (o->id_name ? 1 : 0) + o->n_dcols;
     for (int c = 0; c < t->n_cols; c++)
         n += t->cols[c].width;
     flat_name *names = malloc(((size_t)n + 1) * sizeof *names);
@@ -358,6 +358,8 @@ static flat_name *flat_names(const sl_table_out *o, int *n_flat, sl_err *err)
         marked |= t->cols[c].per_band;
     if (o->id_name)
         snprintf(names[k++], sizeof *names, "%s", o->id_name);
+    for (int d = 0; d < o->n_dcols; d++)
+        snprintf(names[k++], sizeof *names, "%s", o->dcols[d].name);
     for (int c = 0; c < t->n_cols; c++) {
         const sl_table_col *col = &t->cols[c];
         int by_band = o->bands && col->width == o->n_bands && (col->per_band || !marked);
@@ -398,6 +400,9 @@ static int fits_table(const sl_table_out *o, sl_fits_table_out *out, sl_fits_col
                                           .i = o->ids};
         k++;
     }
+    for (int d = 0; d < o->n_dcols; d++, k++)
+        (*cols)[k] = (sl_fits_column_out){.name = (*names)[k], .type = SL_FITS_DOUBLE,
+                                          .unit = o->dcols[d].unit, .d = o->dcols[d].v};
     for (int c = 0; c < t->n_cols; c++)
         for (int j = 0; j < t->cols[c].width; j++, k++) {
             double *d = *values + (size_t)k * (size_t)t->n;
@@ -463,6 +468,13 @@ int sl_table_write_csv(FILE *f, const sl_table_out *o, sl_err *err)
         if (o->id_name) {
             fprintf(f, "%lld", o->ids[r]);
             sep = ",";
+        }
+        for (int d = 0; d < o->n_dcols; d++, sep = ",") {
+            double v = o->dcols[d].v[r];
+            if (isnan(v))
+                fprintf(f, "%snan", sep);
+            else
+                fprintf(f, "%s%.17g", sep, v);
         }
         for (int c = 0; c < t->n_cols; c++)
             for (int j = 0; j < t->cols[c].width; j++, sep = ",") {

@@ -104,7 +104,15 @@ int sl_table_append(sl_table *dst, const sl_table *src, const int *rows, int n_r
  * the number of bands given, else name_0 ... name_<w-1>.  A table that marks
  * no column per band (the truth form) gets band names for every column as
  * wide as the bands.  A leading integer column (the id of the image each row
- * belongs to) may be added. */
+ * belongs to) may be added, and after it columns of doubles (sky
+ * coordinates, which float32 would round to 0.1 arcsec). */
+typedef struct sl_table_dcol {
+    const char *name, *unit;
+    const double *v;          /* t->n values */
+} sl_table_dcol;
+
+#define SL_TABLE_MAX_DCOLS 4
+
 typedef struct sl_table_out {
     const sl_table *t;
     const char *extname;      /* FITS EXTNAME of its HDU, or NULL */
@@ -112,6 +120,8 @@ typedef struct sl_table_out {
     const long long *ids;     /* its t->n values */
     const char *const *bands; /* names of the values of n_bands-wide columns */
     int n_bands;
+    sl_table_dcol dcols[SL_TABLE_MAX_DCOLS];
+    int n_dcols;
 } sl_table_out;
 
 /* A FITS file of an empty primary HDU (with the given keys) and one binary
@@ -120,7 +130,8 @@ typedef struct sl_table_out {
 int sl_table_write_fits(const char *path, const sl_table_out *tabs, int n_tabs,
                         const sl_fits_key *primary_keys, int n_primary_keys, sl_err *err);
 /* CSV: a header line of the column names, then one line per row, values
- * with %.9g (enough to read every float32 back exactly), NaN as "nan" (which
+ * with %.9g (enough to read every float32 back exactly; doubles %.17g), NaN
+ * as "nan" (which
  * strtod, numpy and pandas read as NaN).  Only a repeated flat column name
  * is an error here; write errors stay in f for its closer to report. */
 int sl_table_write_csv(FILE *f, const sl_table_out *t, sl_err *err);

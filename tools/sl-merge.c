@@ -9,6 +9,7 @@
  * pixels) are collected per parent, merged in patch order once all its
  * patches came, checked complete at the end and written sorted by parent id,
  * so the order of the input never changes the output. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -244,6 +245,8 @@ static void complete(parent *p)
         sl_table_free(&pc->est);
         sl_table_free(&pc->truth);
     }
+    if (sl_catrecord_add_sky_errors(&p->cat, &err) < 0)
+        sl_die_err(&err);
     p->merged = 1;
 }
 
@@ -329,6 +332,8 @@ static void add_image(const sl_record *rec, sl_image *img, sl_table *scratch)
         p->cat.img.pixel_scale = img->pixel_scale;
         p->cat.img.has_zero_point = img->has_zero_point;
         memcpy(p->cat.img.zero_point, img->zero_point, sizeof p->cat.img.zero_point);
+        if (img->wcs && !(p->cat.img.wcs = strdup(img->wcs)))
+            sl_die("out of memory");
         p->patches = img->patches;
         p->cat.has_truth = carries_truth(rec);
         p->cat.n_samples = n_samples_of(rec);
@@ -439,6 +444,32 @@ static long long *flatten(sl_table *dst, int truth)
     return ids;
 }
 
+/* RA and Dec of every row of the flat table (the parents' rows in order),
+ * from each parent's WCS; 0 when no parent has one. */
+static int flat_sky(size_t n, double **ra, double **dec)
+{
+    int any = 0;
+    for (int i = 0; i < all.n; i++)
+        any |= all.p[i].cat.img.wcs != NULL;
+    if (!any)
+        return 0;
+    *ra = malloc((2 * n + 1) * sizeof **ra);
+    if (!*ra)
+        sl_die("out of memory");
+    *dec = *ra + n;
+    sl_err err;
+    size_t at = 0;
+    for (int i = 0; i < all.n; i++) {
+        const sl_catrecord *c = &all.p[i].cat;
+        for (int r = 0; r < c->est.n; r++)
+            (*ra)[at + r] = (*dec)[at + r] = NAN;
+        if (sl_catrecord_sky(c, *ra + at, *dec + at, &err) < 0)
+            sl_die_err(&err);
+        at += (size_t)c->est.n;
+    }
+    return 2;
+}
+
 static void write_table(void)
 {
     sl_err err;
@@ -459,6 +490,10 @@ static void write_table(void)
          .n_bands = n_bands},
         {.t = &truth, .extname = "TRUTH", .id_name = "image", .ids = truth_ids,
          .bands = bands, .n_bands = n_bands}};
+    double *ra = NULL, *dec = NULL;
+    out[0].n_dcols = flat_sky((size_t)est.n, &ra, &dec);
+    out[0].dcols[0] = (sl_table_dcol){"ra", "deg", ra};
+    out[0].dcols[1] = (sl_table_dcol){"dec", "deg", dec};
     if (opt.format == FORMAT_FITS) {
         char creator[64];
         snprintf(creator, sizeof creator, "sl-merge %s", SL_VERSION);
@@ -481,6 +516,7 @@ static void write_table(void)
     }
     free(est_ids);
     free(truth_ids);
+    free(ra);
     sl_table_free(&est);
     sl_table_free(&truth);
 }

@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "config.h"
 #include "fits.h"
+#include "wcs.h"
 #include "image.h"
 #include "preview.h"
 #include "prior.h"
@@ -44,6 +45,8 @@ static const char usage[] =
     "      --print-config   print the configuration in effect (a loadable file) and exit\n"
     "      --fits DIR       also write each image as DIR/image-ID.fits (a band per HDU,\n"
     "                       the truth as a binary table)\n"
+    "      --sky-centre RA,DEC  the sky position, degrees, of the centre of the FITS\n"
+    "                       images (a TAN WCS of the pixel scale) [180,0]\n"
     "      --png DIR        also write an asinh-stretched preview DIR/image-ID.png\n"
     "      --png-scale N    preview magnification [3]\n"
     "      --mark-lenses    circle each lens system's Einstein radius in the previews\n"
@@ -69,7 +72,7 @@ static const char usage[] =
 enum {
     OPT_FIRST = 256, OPT_SET, OPT_LIST_KEYS, OPT_PRINT_CONFIG, OPT_FITS, OPT_PNG, OPT_PNG_SCALE,
     OPT_COMPARE,
-    OPT_MARK, OPT_RENDER, OPT_CATALOG, OPT_NOISELESS
+    OPT_MARK, OPT_RENDER, OPT_CATALOG, OPT_NOISELESS, OPT_SKY_CENTRE
 };
 
 #define MAX_SETTINGS 256
@@ -85,7 +88,22 @@ static struct {
     int list_keys, print_config, render, noiseless, mark_lenses;
     const char *fits_dir, *png_dir, *catalog_key;
     int png_scale, compare;
-} opt = {.count = 10, .catalog_key = "truth", .png_scale = 3};
+    double ra, dec; /* the FITS images' centre on the sky */
+} opt = {.count = 10, .catalog_key = "truth", .png_scale = 3, .ra = 180, .dec = 0};
+
+/* --sky-centre RA,DEC: RA in [0, 360), Dec in [-90, 90]. */
+static void parse_centre(const char *arg)
+{
+    char *end;
+    opt.ra = strtod(arg, &end);
+    if (end == arg || *end != ',')
+        sl_usage_error("option --sky-centre: '%s' is not RA,DEC in degrees", arg);
+    const char *d = end + 1;
+    opt.dec = strtod(d, &end);
+    if (end == d || *end || !(opt.ra >= 0 && opt.ra < 360) || !(opt.dec >= -90 && opt.dec <= 90))
+        sl_usage_error("option --sky-centre: '%s' is not RA,DEC in degrees (RA in [0, 360), "
+                       "Dec in [-90, 90])", arg);
+}
 
 static int on_option(int c, const char *arg)
 {
@@ -113,6 +131,7 @@ static int on_option(int c, const char *arg)
     case OPT_PNG_SCALE: opt.png_scale = (int)sl_cli_long("--png-scale", arg, 1, 16); return 0;
     case OPT_COMPARE: opt.compare = 1; return 0;
     case OPT_MARK: opt.mark_lenses = 1; return 0;
+    case OPT_SKY_CENTRE: parse_centre(arg); return 0;
     case OPT_RENDER: opt.render = 1; return 0;
     case OPT_CATALOG:
         if (strcmp(arg, "truth") != 0 && strcmp(arg, "estimate") != 0)
@@ -269,18 +288,22 @@ static int write_fits(const char *path, const sl_scene *sc, const float *pixels,
 {
     size_t plane = (size_t)sc->width * sc->height;
     sl_fits_image_out images[SL_MAX_BANDS];
-    sl_fits_key keys[SL_MAX_BANDS][8];
+    enum { N_KEYS = 8 + SL_WCS_TAN_NKEYS };
+    sl_fits_key keys[SL_MAX_BANDS][N_KEYS];
     for (int b = 0; b < sc->n_bands; b++) {
         keys[b][0] = SL_FITS_KEY_S("EXTNAME", sc->bands[b], "band");
         keys[b][1] = SL_FITS_KEY_S("BAND", sc->bands[b], "filter");
-        keys[b][2] = SL_FITS_KEY_S("BUNIT", "electron", "pixel values are electrons (counts)");
+        /* "ct" (counts) is the FITS standard's unit; "electron" is not one. */
+        keys[b][2] = SL_FITS_KEY_S("BUNIT", "ct", "pixel values are electrons (counts)");
         keys[b][3] = SL_FITS_KEY_D("PIXSCALE", sc->pixel_scale, "arcsec per pixel");
         keys[b][4] = SL_FITS_KEY_D("ZEROPT", sc->zero_point[b], "AB mag of 1 electron");
         keys[b][5] = SL_FITS_KEY_D("GAIN", sc->gain[b], "electrons per ADU");
         keys[b][6] = SL_FITS_KEY_D("SKY", sc->sky[b], "sky background, electrons per pixel");
         keys[b][7] = SL_FITS_KEY_D("PSFFWHM", sl_psf_fwhm(&sc->psf[b]) * sc->pixel_scale,
                                    "PSF FWHM, arcsec");
-        images[b] = (sl_fits_image_out){pixels + b * plane, sc->width, sc->height, keys[b], 8};
+        sl_wcs_tan_keys(opt.ra, opt.dec, sc->pixel_scale, sc->width, sc->height, keys[b] + 8);
+        images[b] = (sl_fits_image_out){pixels + b * plane, sc->width, sc->height, keys[b],
+                                        N_KEYS};
     }
     size_t n_cols = 0, k_max = sl_catalog_n_columns();
     sl_fits_column_out *cols = calloc(k_max * sc->n_bands, sizeof *cols);
@@ -456,6 +479,7 @@ int main(int argc, char **argv)
         {"png-scale", required_argument, NULL, OPT_PNG_SCALE},
         {"compare", no_argument, NULL, OPT_COMPARE},
         {"mark-lenses", no_argument, NULL, OPT_MARK},
+        {"sky-centre", required_argument, NULL, OPT_SKY_CENTRE},
         {"render", no_argument, NULL, OPT_RENDER},
         {"catalog", required_argument, NULL, OPT_CATALOG},
         {"noiseless", no_argument, NULL, OPT_NOISELESS},
