@@ -29,6 +29,10 @@ struct sl_encoder {
     double threshold;
     int n_samples;
     uint64_t seed;
+    /* P(lens) and P(galaxy) [SL_RATE_LENS, SL_RATE_GALAXY]: the base rates
+     * of the training prior (NaN when the model does not record it) and
+     * those asked for (NaN: the training prior's, no correction). */
+    double train_rate[2], rate[2];
     /* Columns, set up by setup_columns for the models present. */
     coord_cols cols[SL_N_TASKS][SL_TASK_MAX_FACTORS][SL_FAMILY_MAX_DIM];
     int col_lens_mu, col_lens_chol;
@@ -51,6 +55,8 @@ sl_encoder *sl_encoder_new(int max_batch, int threads, double threshold, int at_
     e->threshold = threshold;
     e->at_catalog = at_catalog;
     e->gated = !at_catalog;
+    for (int k = 0; k < 2; k++)
+        e->train_rate[k] = e->rate[k] = NAN;
     return e;
 }
 
@@ -101,6 +107,21 @@ static const sl_model *first_model(const sl_encoder *e)
     return NULL;
 }
 
+/* The base rate a probability model was trained under, from the prior its
+ * record carries: lens_prob per galaxy for lens-detect, 1 - star_prob for
+ * classify. */
+static int read_train_rate(sl_encoder *e, sl_task_kind kind, const sl_record *rec, sl_err *err)
+{
+    double v;
+    int rc = 0;
+    if (kind == SL_TASK_LENS_DETECT &&
+        (rc = sl_model_prior_num(rec, "lens_prob", &v, err)) > 0)
+        e->train_rate[SL_RATE_LENS] = v;
+    if (kind == SL_TASK_CLASSIFY && (rc = sl_model_prior_num(rec, "star_prob", &v, err)) > 0)
+        e->train_rate[SL_RATE_GALAXY] = 1 - v;
+    return rc < 0 ? -1 : 0;
+}
+
 int sl_encoder_add_model(sl_encoder *e, const sl_record *rec, sl_err *err)
 {
     sl_model m;
@@ -130,7 +151,7 @@ int sl_encoder_add_model(sl_encoder *e, const sl_record *rec, sl_err *err)
     }
     e->model[kind] = m;
     e->have[kind] = 1;
-    return 0;
+    return read_train_rate(e, kind, rec, err);
 }
 
 int sl_encoder_border(const sl_encoder *e)
@@ -914,6 +935,52 @@ static int draw_catalog(sl_encoder *e, const sl_image *img, const float *norm,
     return rc;
 }
 
+double sl_encoder_train_rate(const sl_encoder *e, int which)
+{
+    return e->train_rate[which];
+}
+
+int sl_encoder_set_rate(sl_encoder *e, int which, double rate, sl_err *err)
+{
+    static const char *const what[2] = {"lens-detect", "classify"};
+    static const char *const key[2] = {"lens_prob", "1 - star_prob"};
+    double pi = e->train_rate[which];
+    e->rate[which] = NAN;
+    if (isnan(rate) || !e->have[which == SL_RATE_LENS ? SL_TASK_LENS_DETECT : SL_TASK_CLASSIFY])
+        return 0;
+    if (!(rate > 0 && rate < 1))
+        return sl_err_set(err, "base rate %g: out of range (0, 1)", rate);
+    if (isnan(pi))
+        return sl_err_set(err, "the %s model records no training prior (%s): its "
+                               "probabilities cannot be moved to another base rate",
+                          what[which], key[which]);
+    if (!(pi > 0 && pi < 1))
+        return sl_err_set(err, "the %s model was trained with %s = %g: its probabilities "
+                               "hold no odds to move to another base rate",
+                          what[which], key[which], pi);
+    e->rate[which] = rate;
+    return 0;
+}
+
+/* P(lens) and P(galaxy) for the base rates asked for: the prior odds
+ * pi / (1 - pi) the encoder learnt are replaced by r / (1 - r), so
+ * p' = p a / (p a + 1 - p) with a = [r / (1 - r)] / [pi / (1 - pi)]. */
+static void reweight(const sl_encoder *e, sl_table *est)
+{
+    static const char *const column[2] = {"p_lens", "p_galaxy"};
+    for (int k = 0; k < 2; k++) {
+        double r = e->rate[k], pi = e->train_rate[k];
+        int c = sl_table_find(est, column[k]);
+        if (isnan(r) || c < 0)
+            continue;
+        double a = r / (1 - r) / (pi / (1 - pi));
+        for (int row = 0; row < est->n; row++) {
+            float *p = sl_table_at(est, c, row);
+            *p = (float)(*p * a / (*p * a + 1 - *p));
+        }
+    }
+}
+
 void sl_encoder_set_gated(sl_encoder *e, int gated)
 {
     e->gated = gated;
@@ -1045,8 +1112,10 @@ int sl_encode_image(sl_encoder *e, const sl_image *img, const sl_catalog *at, sl
     for (int k = SL_TASK_CLASSIFY; k < SL_N_TASKS && rc == 0; k++)
         if (e->have[k] && k != SL_TASK_LENS_DETECT)
             rc = run_cutouts(e, (sl_task_kind)k, img, norm, est, err);
-    if (rc == 0)
+    if (rc == 0) {
+        reweight(e, est);
         put_points(e, est, img->n_bands);
+    }
     free(pts.x);
     free(lens);
     free(norm);

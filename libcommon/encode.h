@@ -76,6 +76,17 @@ int sl_encoder_check(const sl_encoder *e, const sl_image *img, sl_err *err);
  * at every source. */
 void sl_encoder_set_gated(sl_encoder *e, int gated);
 
+/* Probabilities for the sky.  P(lens) and P(galaxy) are posteriors under
+ * the training prior's base rates (lens_prob per galaxy, 1 - star_prob per
+ * source, read from the models' records; NaN when a record lacks them).
+ * sl_encoder_set_rate asks for them under another base rate r (NaN: the
+ * training prior's) by the prior-odds correction
+ * odds' = odds [r / (1 - r)] / [pi / (1 - pi)], applied after the cascade:
+ * the gates and the samples keep the training prior's probabilities. */
+enum { SL_RATE_LENS, SL_RATE_GALAXY };
+double sl_encoder_train_rate(const sl_encoder *e, int which);
+int sl_encoder_set_rate(sl_encoder *e, int which, double rate, sl_err *err);
+
 /* Refuses a gated cascade missing a model that gates another: galaxy
  * without classify, lens without lens-detect (the error names both). */
 int sl_encoder_check_cascade(const sl_encoder *e, sl_err *err);

@@ -89,6 +89,66 @@ const sl_estimate_param *sl_estimate_find(sl_task_kind task, const char *factor,
     return NULL;
 }
 
+/* Columns the cascade adds beside the schema's (encode.c, sl-merge). */
+static const char *const own_columns[][2] = {
+    {"lens_mu", "mean of the joint lens normal of (log theta_e, logit((e1+1)/2), "
+                "logit((e2+1)/2), src_dx, src_dy)"},
+    {"lens_chol", "Cholesky factor of that normal's covariance, lower triangle by rows"},
+    {"galaxy", "1 when P(galaxy) > 0.5 or P(lens) > 0.5, else 0"},
+    {"lens", "1 when P(lens) > 0.5, else 0"},
+    {"flux", "headline flux: galaxy_flux (median) for galaxies, else star_flux"},
+    {"shear_g1", "external shear, first component (0: not modelled)"},
+    {"shear_g2", "external shear, second component (0: not modelled)"},
+    {"ra_err", "standard deviation of the position along RA (times cos Dec)"},
+    {"dec_err", "standard deviation of the position in Dec"},
+    {"snr", "matched-filter SNR of the source's own light"},
+    {"arc_snr", "SNR of the lensed light of a lens system"},
+    {"arc_flux", "lensed light's flux inside the image"},
+};
+
+/* The schema's row whose column (or, with truth, truth column) is name. */
+static const sl_estimate_param *by_column(const char *name, size_t len, int truth)
+{
+    for (int i = 0; i < sl_estimate_n_params; i++) {
+        const sl_estimate_param *p = &sl_estimate_params[i];
+        const char *c = truth ? p->truth : p->zname ? p->zname : p->column;
+        if (!truth && strlen(p->column) == len && !strncmp(p->column, name, len))
+            return p;
+        if (c && strlen(c) == len && !strncmp(c, name, len))
+            return p;
+    }
+    return NULL;
+}
+
+int sl_estimate_describe(const char *col, char *buf, size_t size)
+{
+    size_t len = strlen(col);
+    for (size_t k = 0; k < sizeof own_columns / sizeof *own_columns; k++)
+        if (!strcmp(col, own_columns[k][0]))
+            return snprintf(buf, size, "%s", own_columns[k][1]), 1;
+    const sl_estimate_param *p;
+    if (!strncmp(col, "p_", 2) && (p = by_column(col + 2, len - 2, 0)) &&
+        p->family == SL_FAM_BERNOULLI)
+        return snprintf(buf, size, "%s", p->desc), 1;
+    if ((p = by_column(col, len, 0)) && p->family != SL_FAM_BERNOULLI)
+        return snprintf(buf, size, "%s (posterior median)", p->desc), 1;
+    const char *us = strrchr(col, '_');
+    if (us && (p = by_column(col, (size_t)(us - col), 0))) {
+        const char *s = us + 1;
+        if (s[0] == 'q' && strlen(s) == 3)
+            return snprintf(buf, size, "%s%% quantile of the %s", s + 1 + (s[1] == '0'),
+                            p->desc), 1;
+        if (!strcmp(s, "mean"))
+            return snprintf(buf, size, "posterior mean of the %s", p->desc), 1;
+        if (!strcmp(s, "mu") || !strcmp(s, "sigma"))
+            return snprintf(buf, size, "%s of the normal z behind the %s",
+                            s[1] == 'u' ? "mean" : "standard deviation", p->desc), 1;
+    }
+    if ((p = by_column(col, len, 1)))
+        return snprintf(buf, size, "true %s", p->desc), 1;
+    return 0;
+}
+
 int sl_estimate_dim(sl_task_kind task, const char *factor)
 {
     int d = 0;

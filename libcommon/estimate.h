@@ -61,6 +61,12 @@ extern const int sl_estimate_n_params;
  * band index is ignored) of a task; NULL when the schema lacks it. */
 const sl_estimate_param *sl_estimate_find(sl_task_kind task, const char *factor, int coord);
 
+/* A one-line description of a column of an estimate (or truth) table, for
+ * FITS TCOMMn: from its row of the schema for C, p_C, C_qNN, C_mean, the
+ * z-space columns and the truth's columns, and for the cascade's own
+ * (lens_mu, lens_chol, point values, sky coordinates).  0 when unknown. */
+int sl_estimate_describe(const char *column, char *buf, size_t size);
+
 /* The number of coordinates of a factor: its rows. */
 int sl_estimate_dim(sl_task_kind task, const char *factor);
 

@@ -419,7 +419,7 @@ static int is_structural(const char *name)
 {
     static const char *const fixed[] = {"SIMPLE", "BITPIX", "EXTEND", "XTENSION",
                                         "PCOUNT", "GCOUNT", "TFIELDS", "END"};
-    static const char *const indexed[] = {"NAXIS", "TTYPE", "TFORM", "TUNIT"};
+    static const char *const indexed[] = {"NAXIS", "TTYPE", "TFORM", "TUNIT", "TCOMM"};
     for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
         if (!strcasecmp(name, fixed[i]))
             return 1;
@@ -561,6 +561,13 @@ static int write_table(fitsfile *fp, const sl_fits_table_out *t, const char *whe
     for (int c = 0; c < t->ncols && t->nrows > 0; c++)
         if (write_column(fp, c + 1, t->nrows, &t->cols[c], where, err))
             return -1;
+    for (int c = 0; c < t->ncols; c++) {
+        char name[16];
+        snprintf(name, sizeof name, "TCOMM%d", c + 1);
+        if (t->cols[c].comment &&
+            fits_update_key_longstr(fp, name, t->cols[c].comment, NULL, &status))
+            return fits_fail(err, status, "%s: cannot write %s", where, name);
+    }
     return write_keys(fp, t->keys, t->nkeys, where, err);
 }
 

@@ -120,6 +120,7 @@ typedef struct sl_fits_image_out {
 typedef struct sl_fits_column_out {
     const char *name;
     const char *unit; /* may be NULL */
+    const char *comment; /* its description (TCOMMn), or NULL */
     sl_fits_type type;
     const double *d;
     const long long *i;

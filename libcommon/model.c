@@ -122,6 +122,24 @@ const msgpack_object *sl_model_prior_of(const msgpack_object *header)
     return cfg;
 }
 
+int sl_model_prior_num(const sl_record *rec, const char *key, double *v, sl_err *err)
+{
+    const msgpack_object *prior = sl_rec_get(rec, "prior");
+    const msgpack_object *o = prior && prior->type == MSGPACK_OBJECT_MAP ? sl_obj_get(prior, key)
+                                                                          : NULL;
+    if (!o)
+        return 0;
+    char text[64], *end;
+    if (o->type != MSGPACK_OBJECT_STR || o->via.str.size >= sizeof text)
+        return sl_rec_fail(rec, "prior", err, "%s: expected a number as text", key);
+    memcpy(text, o->via.str.ptr, o->via.str.size);
+    text[o->via.str.size] = '\0';
+    *v = strtod(text, &end);
+    if (end == text || *end)
+        return sl_rec_fail(rec, "prior", err, "%s: '%s' is not a number", key, text);
+    return 1;
+}
+
 static int read_int(const sl_record *rec, const char *key, int lo, int hi, int *out, sl_err *err)
 {
     int64_t v;

@@ -63,6 +63,10 @@ int sl_model_write(sl_writer *w, const sl_model *m, const float *params, const f
  * the header of the data: the header itself, or the first sl-simulate in its
  * provenance (when stages such as sl-tile sit between); NULL when none. */
 const msgpack_object *sl_model_prior_of(const msgpack_object *header);
+/* A number of the training prior a model record carries (key `prior`, its
+ * values text as in sl-simulate's configuration): 1 and *v when present, 0
+ * when the record has no prior or no such key, -1 when it is not a number. */
+int sl_model_prior_num(const sl_record *rec, const char *key, double *v, sl_err *err);
 
 /* Reads a model (or checkpoint) record: rebuilds and finalizes the network for
  * batches of up to max_batch on `threads` threads (for evaluation only, without

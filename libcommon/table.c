@@ -339,7 +339,25 @@ int sl_table_append(sl_table *dst, const sl_table *src, const int *rows, int n_r
 
 /* ---- Flat formats ------------------------------------------------------------- */
 
-typedef char flat_name[64];
+/* A scalar column's name, and its description when the table has them. */
+typedef struct flat_name {
+    char name[64], desc[200];
+} flat_name;
+
+/* The description of element j of column `name` (of band `band` when not
+ * NULL), when the table's describer knows it; else "". */
+static void describe(const sl_table_out *o, const char *name, const char *band, int j,
+                     char *buf, size_t size)
+{
+    char what[160];
+    buf[0] = '\0';
+    if (!o->describe || !o->describe(name, what, sizeof what))
+        return;
+    if (band)
+        snprintf(buf, size, "%s, band %s", what, band);
+    else
+        snprintf(buf, size, j ? "%s, element %d" : "%s", what, j);
+}
 
 /* The names of the scalar columns, the id first; NULL on error. */
 static flat_name *flat_names(const sl_table_out *o, int *n_flat, sl_err *err)
@@ -348,7 +366,7 @@ static flat_name *flat_names(const sl_table_out *o, int *n_flat, sl_err *err)
     int n = (o->id_name ? 1 : 0) + o->n_dcols;
     for (int c = 0; c < t->n_cols; c++)
         n += t->cols[c].width;
-    flat_name *names = malloc(((size_t)n + 1) * sizeof *names);
+    flat_name *names = calloc((size_t)n + 1, sizeof *names);
     if (!names) {
         sl_err_set(err, "out of memory");
         return NULL;
@@ -357,24 +375,28 @@ static flat_name *flat_names(const sl_table_out *o, int *n_flat, sl_err *err)
     for (int c = 0; c < t->n_cols; c++)
         marked |= t->cols[c].per_band;
     if (o->id_name)
-        snprintf(names[k++], sizeof *names, "%s", o->id_name);
+        snprintf(names[k++].name, sizeof names->name, "%s", o->id_name);
     for (int d = 0; d < o->n_dcols; d++)
-        snprintf(names[k++], sizeof *names, "%s", o->dcols[d].name);
+        snprintf(names[k++].name, sizeof names->name, "%s", o->dcols[d].name);
     for (int c = 0; c < t->n_cols; c++) {
         const sl_table_col *col = &t->cols[c];
         int by_band = o->bands && col->width == o->n_bands && (col->per_band || !marked);
-        for (int j = 0; j < col->width; j++, k++)
+        for (int j = 0; j < col->width; j++, k++) {
             if (col->width == 1)
-                snprintf(names[k], sizeof *names, "%s", col->name);
+                snprintf(names[k].name, sizeof names->name, "%s", col->name);
             else if (by_band)
-                snprintf(names[k], sizeof *names, "%s_%s", col->name, o->bands[j]);
+                snprintf(names[k].name, sizeof names->name, "%s_%s", col->name, o->bands[j]);
             else
-                snprintf(names[k], sizeof *names, "%s_%d", col->name, j);
+                snprintf(names[k].name, sizeof names->name, "%s_%d", col->name, j);
+            describe(o, col->name, col->width == 1 ? NULL : by_band ? o->bands[j] : NULL, j,
+                     names[k].desc, sizeof names->desc);
+        }
     }
     for (int i = 0; i < n; i++)
         for (int j = 0; j < i; j++)
-            if (strcmp(names[i], names[j]) == 0) {
-                sl_err_set(err, "column name '%s' appears twice in the flat table", names[i]);
+            if (strcmp(names[i].name, names[j].name) == 0) {
+                sl_err_set(err, "column name '%s' appears twice in the flat table",
+                           names[i].name);
                 free(names);
                 return NULL;
             }
@@ -396,20 +418,23 @@ static int fits_table(const sl_table_out *o, sl_fits_table_out *out, sl_fits_col
         return sl_err_set(err, "out of memory for a table of %d rows", t->n);
     int k = 0;
     if (o->id_name) {
-        (*cols)[k] = (sl_fits_column_out){.name = (*names)[k], .type = SL_FITS_LLONG,
-                                          .i = o->ids};
+        (*cols)[k] = (sl_fits_column_out){.name = (*names)[k].name, .type = SL_FITS_LLONG,
+                                          .i = o->ids, .comment = "id of the parent image"};
         k++;
     }
     for (int d = 0; d < o->n_dcols; d++, k++)
-        (*cols)[k] = (sl_fits_column_out){.name = (*names)[k], .type = SL_FITS_DOUBLE,
-                                          .unit = o->dcols[d].unit, .d = o->dcols[d].v};
+        (*cols)[k] = (sl_fits_column_out){.name = (*names)[k].name, .type = SL_FITS_DOUBLE,
+                                          .unit = o->dcols[d].unit, .d = o->dcols[d].v,
+                                          .comment = o->dcols[d].desc};
     for (int c = 0; c < t->n_cols; c++)
         for (int j = 0; j < t->cols[c].width; j++, k++) {
             double *d = *values + (size_t)k * (size_t)t->n;
             for (int r = 0; r < t->n; r++)
                 d[r] = sl_table_at(t, c, r)[j];
-            (*cols)[k] = (sl_fits_column_out){.name = (*names)[k], .type = SL_FITS_DOUBLE,
-                                              .unit = t->cols[c].unit, .d = d};
+            (*cols)[k] = (sl_fits_column_out){.name = (*names)[k].name, .type = SL_FITS_DOUBLE,
+                                              .unit = t->cols[c].unit, .d = d,
+                                              .comment = (*names)[k].desc[0] ? (*names)[k].desc
+                                                                             : NULL};
         }
     *out = (sl_fits_table_out){.nrows = t->n, .cols = *cols, .ncols = n_flat};
     return 0;
@@ -459,7 +484,7 @@ int sl_table_write_csv(FILE *f, const sl_table_out *o, sl_err *err)
     if (!names)
         return -1;
     for (int k = 0; k < n_flat; k++)
-        fprintf(f, "%s%s", k ? "," : "", names[k]);
+        fprintf(f, "%s%s", k ? "," : "", names[k].name);
     putc('\n', f);
     free(names);
     const sl_table *t = o->t;

@@ -107,7 +107,7 @@ int sl_table_append(sl_table *dst, const sl_table *src, const int *rows, int n_r
  * belongs to) may be added, and after it columns of doubles (sky
  * coordinates, which float32 would round to 0.1 arcsec). */
 typedef struct sl_table_dcol {
-    const char *name, *unit;
+    const char *name, *unit, *desc;
     const double *v;          /* t->n values */
 } sl_table_dcol;
 
@@ -122,6 +122,9 @@ typedef struct sl_table_out {
     int n_bands;
     sl_table_dcol dcols[SL_TABLE_MAX_DCOLS];
     int n_dcols;
+    /* The description of a column (FITS TCOMMn) into buf: 1, or 0 for
+     * none; NULL: no descriptions. */
+    int (*describe)(const char *column, char *buf, size_t size);
 } sl_table_out;
 
 /* A FITS file of an empty primary HDU (with the given keys) and one binary

@@ -4,6 +4,7 @@
  * sources (libcommon/encode.h).  Every other key of a record passes through,
  * so the stream stays an image stream: sl-merge stitches the patches'
  * estimates, sl-simulate --render draws them. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "cli.h"
 #include "encode.h"
 #include "record.h"
+#include "sha256.h"
 
 static const char usage[] =
     "Usage: sl-encode -m MODEL [-m MODEL...] [options] [FILE...]\n"
@@ -25,6 +27,11 @@ static const char usage[] =
     "                        runs at galaxies and lens systems, lens at lens systems)\n"
     "      --at KEY          run the cut-out encoders at the sources of the records'\n"
     "                        KEY catalog (truth) instead of detecting\n"
+    "      --lens-rate R     P(lens) for a base rate of R lens systems per galaxy, or\n"
+    "                        'train': the training prior's [train for streams from\n"
+    "                        sl-simulate, else 0.001]\n"
+    "      --galaxy-rate G   P(galaxy) for a fraction G of sources being galaxies, or\n"
+    "                        'train' [train]\n"
     "      --samples K       also K joint samples of each catalog from the posterior\n"
     "                        (key samples: K catalogs in the truth's form) [0]\n"
     "  -s, --seed INT        seed of the samples [1]\n"
@@ -43,7 +50,13 @@ static const char usage[] =
     "  sl-simulate -n 100 | sl-encode -m detect.slm -m classify.slm -o est.slr\n"
     "  sl-encode --at truth -m lens.slm val.slr | sl-cat\n";
 
-enum { OPT_THRESHOLD = 256, OPT_AT, OPT_BATCH, OPT_NO_PIXELS, OPT_SAMPLES, OPT_ALL };
+enum { OPT_THRESHOLD = 256, OPT_AT, OPT_BATCH, OPT_NO_PIXELS, OPT_SAMPLES, OPT_ALL,
+       OPT_LENS_RATE, OPT_GALAXY_RATE };
+
+/* The default base rate of lens systems for real frames: of order one
+ * detectable galaxy-scale strong lens per thousand massive galaxies (Collett
+ * 2015, ApJ 811, 20), where the training prior makes 20% of galaxies lenses. */
+#define SKY_LENS_RATE 1e-3
 
 #define MAX_MODELS SL_N_TASKS
 
@@ -54,7 +67,19 @@ static struct {
     const char *at;
     long batch, samples;
     int no_pixels, all_factors;
-} opt = {.threshold = 0.5, .batch = 64};
+    double rate[2];    /* SL_RATE_LENS, SL_RATE_GALAXY; NaN: the training prior's */
+    int rate_given[2];
+} opt = {.threshold = 0.5, .batch = 64, .rate = {NAN, NAN}};
+
+/* R in (0, 1), or "train" (NaN). */
+static void rate_option(int which, const char *name, const char *arg)
+{
+    opt.rate_given[which] = 1;
+    opt.rate[which] = strcmp(arg, "train") == 0 ? NAN : sl_cli_double(name, arg, 0, 1);
+    if (opt.rate[which] == 0 || opt.rate[which] == 1)
+        sl_usage_error("option %s: a base rate is a probability strictly between 0 and 1, "
+                       "or 'train'", name);
+}
 
 static int on_option(int c, const char *arg)
 {
@@ -70,6 +95,8 @@ static int on_option(int c, const char *arg)
     case OPT_NO_PIXELS: opt.no_pixels = 1; break;
     case OPT_ALL: opt.all_factors = 1; break;
     case OPT_SAMPLES: opt.samples = sl_cli_long("--samples", arg, 0, 65536); break;
+    case OPT_LENS_RATE: rate_option(SL_RATE_LENS, "--lens-rate", arg); break;
+    case OPT_GALAXY_RATE: rate_option(SL_RATE_GALAXY, "--galaxy-rate", arg); break;
     default: return -1;
     }
     return 0;
@@ -95,6 +122,93 @@ static void write_estimate(sl_writer *out, const sl_record *rec, const sl_table 
     sl_cli_record_end(out, &m);
 }
 
+/* Whether the first input was simulated: its header, or one in its
+ * provenance, is sl-simulate's. */
+static int simulated(sl_reader *const *in, int n_in)
+{
+    size_t len;
+    const char *raw = n_in > 0 ? sl_reader_last_header(in[0], &len) : NULL;
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    int sim = raw && msgpack_unpack_next(&u, raw, len, &off) == MSGPACK_UNPACK_SUCCESS &&
+              sl_model_prior_of(&u.data) != NULL;
+    msgpack_unpacked_destroy(&u);
+    return sim;
+}
+
+/* The header's configuration: the threshold, the base rates and each model
+ * with its SHA-256, so that a catalog says what made it. */
+typedef struct config {
+    char text[2 * SL_N_TASKS + 5][SL_SHA256_HEX + 64];
+    const char *names[2 * SL_N_TASKS + 5], *values[2 * SL_N_TASKS + 5];
+    char model_names[2 * SL_N_TASKS][40];
+    size_t n;
+} config;
+
+static void config_add(config *c, const char *name, const char *value)
+{
+    snprintf(c->text[c->n], sizeof c->text[c->n], "%s", value);
+    c->names[c->n] = name;
+    c->values[c->n] = c->text[c->n];
+    c->n++;
+}
+
+/* The shortest text that reads back as v (0.2, not 0.20000000000000001);
+ * NaN, "train": the training prior's. */
+static void config_num(config *c, const char *name, double v)
+{
+    char text[32] = "train";
+    for (int digits = 15; !isnan(v) && digits <= 17; digits++) {
+        snprintf(text, sizeof text, "%.*g", digits, v);
+        if (strtod(text, NULL) == v)
+            break;
+    }
+    config_add(c, name, text);
+}
+
+static sl_provenance provenance(config *c, const sl_encoder *enc)
+{
+    sl_err err;
+    config_num(c, "threshold", opt.threshold);
+    config_num(c, "lens_rate", opt.rate[SL_RATE_LENS]);
+    config_num(c, "lens_rate_train", sl_encoder_train_rate(enc, SL_RATE_LENS));
+    config_num(c, "galaxy_rate", opt.rate[SL_RATE_GALAXY]);
+    config_num(c, "galaxy_rate_train", sl_encoder_train_rate(enc, SL_RATE_GALAXY));
+    for (int i = 0; i < opt.n_models; i++) {
+        char hex[SL_SHA256_HEX];
+        if (sl_sha256_file(opt.models[i], hex, &err) < 0)
+            sl_die_err(&err);
+        snprintf(c->model_names[2 * i], sizeof c->model_names[0], "model%d", i + 1);
+        snprintf(c->model_names[2 * i + 1], sizeof c->model_names[0], "model%d_sha256", i + 1);
+        config_add(c, c->model_names[2 * i], opt.models[i]);
+        config_add(c, c->model_names[2 * i + 1], hex);
+    }
+    sl_provenance p = sl_cli_provenance();
+    p.n_config = c->n;
+    p.config_names = c->names;
+    p.config_values = c->values;
+    return p;
+}
+
+/* The output, with a header that says what its probabilities refer to.
+ * Simulations keep the training prior's (what calibration compares with);
+ * real frames get the sky's base rate of lenses, when the lens finder
+ * records the rate it was trained with. */
+static sl_writer *open_output(sl_encoder *enc, sl_reader **in, int n_in)
+{
+    sl_err err;
+    if (!opt.rate_given[SL_RATE_LENS] && !simulated(in, n_in) &&
+        !isnan(sl_encoder_train_rate(enc, SL_RATE_LENS)))
+        opt.rate[SL_RATE_LENS] = SKY_LENS_RATE;
+    for (int k = 0; k < 2; k++)
+        if (sl_encoder_set_rate(enc, k, opt.rate[k], &err) < 0)
+            sl_die_err(&err);
+    config cfg = {.n = 0};
+    sl_provenance prov = provenance(&cfg, enc);
+    return sl_cli_output_open(sl_cli_state.output, &prov, in, (size_t)n_in);
+}
+
 int main(int argc, char **argv)
 {
     static const struct option long_opts[] = {
@@ -105,6 +219,8 @@ int main(int argc, char **argv)
         {"no-pixels", no_argument, NULL, OPT_NO_PIXELS},
         {"all-factors", no_argument, NULL, OPT_ALL},
         {"samples", required_argument, NULL, OPT_SAMPLES},
+        {"lens-rate", required_argument, NULL, OPT_LENS_RATE},
+        {"galaxy-rate", required_argument, NULL, OPT_GALAXY_RATE},
         {NULL, 0, NULL, 0}};
     sl_cli_spec spec = {.tool = "sl-encode", .usage = usage, .short_opts = "m:",
                         .long_opts = long_opts, .on_option = on_option, .default_seed = 1,
@@ -137,7 +253,7 @@ int main(int argc, char **argv)
 
     int n_in = sl_cli_state.n_inputs, f = 0;
     sl_reader **in = sl_cli_open_inputs(1);
-    sl_writer *out = sl_cli_output_open(sl_cli_state.output, NULL, in, (size_t)n_in);
+    sl_writer *out = open_output(enc, in, n_in);
 
     sl_record rec;
     sl_image img;

@@ -16,6 +16,7 @@
 
 #include "catrecord.h"
 #include "cli.h"
+#include "estimate.h"
 #include "image.h"
 #include "output.h"
 #include "record.h"
@@ -36,6 +37,8 @@ static const char usage[] =
     "      --fits          a FITS binary table, one row per source (needs -o)\n"
     "      --csv           CSV, one row per source\n"
     "  -k, --key KEY       the table to merge [estimate]\n"
+    "      --regions FILE  also a ds9 region file of the lens candidates (P(lens) >\n"
+    "                      0.5): circles of radius theta_E labelled with P(lens)\n"
     "  -q, --quiet         no summary on standard error\n"
     "  -h, --help          this text\n"
     "      --version       the version\n"
@@ -49,12 +52,13 @@ static const char usage[] =
     "      ::: 0 10 20 | sl-merge -o catalog.slr\n";
 
 enum { FORMAT_RECORDS, FORMAT_FITS, FORMAT_CSV };
-enum { OPT_FITS = 256, OPT_CSV };
+enum { OPT_FITS = 256, OPT_CSV, OPT_REGIONS };
 
 static struct {
     int format, format_given;
     const char *key;
-} opt = {FORMAT_RECORDS, 0, "estimate"};
+    const char *regions; /* the ds9 region file of lens candidates, or NULL */
+} opt = {FORMAT_RECORDS, 0, "estimate", NULL};
 
 static int on_option(int c, const char *arg)
 {
@@ -65,6 +69,9 @@ static int on_option(int c, const char *arg)
             sl_usage_error("--fits and --csv exclude each other");
         opt.format = c == OPT_FITS ? FORMAT_FITS : FORMAT_CSV;
         opt.format_given = 1;
+        return 0;
+    case OPT_REGIONS:
+        opt.regions = arg;
         return 0;
     case 'k':
         if (!arg[0] || strchr(arg, '.'))
@@ -470,6 +477,170 @@ static int flat_sky(size_t n, double **ra, double **dec)
     return 2;
 }
 
+/* ---- Lens candidates for ds9 ------------------------------------------------- */
+
+/* One circle per lens candidate (P(lens) > 0.5) of one parent: on the sky
+ * (fk5, an arcsec radius) when the image has a WCS, else in image pixels
+ * (ds9's first pixel is centred on 1, ours on 0.5).  The radius is the
+ * Einstein radius, or 1 arcsec marked "no theta_E" where the lens encoder
+ * did not run. */
+static void region_lines(FILE *f, const sl_catrecord *c)
+{
+    const sl_table *t = &c->est;
+    int cp = sl_table_find(t, "p_lens"), cx = sl_table_find(t, "x"), cy = sl_table_find(t, "y");
+    int ct = sl_table_find(t, "theta_e");
+    double *ra = malloc(((size_t)t->n * 2 + 1) * sizeof *ra), *dec = ra + t->n;
+    sl_err err;
+    if (!ra)
+        sl_die("out of memory");
+    for (int r = 0; r < t->n; r++)
+        ra[r] = dec[r] = NAN;
+    if (sl_catrecord_sky(c, ra, dec, &err) < 0)
+        sl_die_err(&err);
+    fprintf(f, "# image %lld\n", (long long)c->img.id);
+    for (int r = 0; cp >= 0 && r < t->n; r++) {
+        double p = *sl_table_at(t, cp, r), theta = ct >= 0 ? *sl_table_at(t, ct, r) : NAN;
+        if (!(p > 0.5))
+            continue;
+        const char *note = isnan(theta) ? ", no theta_E" : "";
+        theta = isnan(theta) ? 1 : theta;
+        if (c->img.wcs)
+            fprintf(f, "fk5; circle(%.8f,%.8f,%.3f\") # text={P(lens)=%.3f%s}\n", ra[r], dec[r],
+                    theta, p, note);
+        else
+            fprintf(f, "image; circle(%.3f,%.3f,%.3f) # text={P(lens)=%.3f%s}\n",
+                    *sl_table_at(t, cx, r) + 0.5, *sl_table_at(t, cy, r) + 0.5,
+                    theta / c->img.pixel_scale, p, note);
+    }
+    free(ra);
+}
+
+static void write_regions(void)
+{
+    sl_err err;
+    sl_textout text;
+    if (sl_textout_open(&text, opt.regions, &err) < 0)
+        sl_die_err(&err);
+    fprintf(text.f, "# Region file format: DS9 version 4.1\n"
+                    "# lens candidates of sl-merge %s: P(lens) > 0.5, radius theta_E\n"
+                    "global color=green width=2\n", SL_VERSION);
+    for (int i = 0; i < all.n; i++)
+        region_lines(text.f, &all.p[i].cat);
+    int rc = sl_textout_close(&text, &err);
+    if (rc < 0)
+        sl_die_err(&err);
+}
+
+/* ---- Provenance in the FITS header ------------------------------------------ */
+
+/* The primary keys of a FITS catalog: who wrote it, and from the first
+ * input's header and the headers in its provenance (depth first), each
+ * program with its command line (which names its input files), and from
+ * sl-encode's configuration the threshold, the base rates its probabilities
+ * refer to and each model with its SHA-256. */
+#define MAX_KEYS 96
+typedef struct fits_prov {
+    sl_fits_key keys[MAX_KEYS];
+    char names[MAX_KEYS][9], text[MAX_KEYS][1024];
+    int n, n_progs, n_models;
+} fits_prov;
+
+static const char *obj_text(const msgpack_object *o, char *buf, size_t size)
+{
+    size_t n = o && o->type == MSGPACK_OBJECT_STR ? o->via.str.size : 0;
+    n = n < size - 1 ? n : size - 1;
+    if (n)
+        memcpy(buf, o->via.str.ptr, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+static void prov_key(fits_prov *p, const char *name, const char *value, const char *comment)
+{
+    if (p->n == MAX_KEYS)
+        return;
+    snprintf(p->names[p->n], sizeof p->names[0], "%s", name);
+    snprintf(p->text[p->n], sizeof p->text[0], "%s", value);
+    p->keys[p->n] = SL_FITS_KEY_S(p->names[p->n], p->text[p->n], comment);
+    p->n++;
+}
+
+/* sl-encode's configuration, by the names it writes (sl-encode.c). */
+static void prov_encode(fits_prov *p, const msgpack_object *cfg)
+{
+    static const char *const keys[][3] = {
+        {"threshold", "THRESH", "a tile holds a source when P(source) > THRESH"},
+        {"lens_rate", "LENSRATE", "base rate of lens systems per galaxy of P(lens)"},
+        {"lens_rate_train", "LRTRAIN", "that of the training prior (lens_prob)"},
+        {"galaxy_rate", "GALRATE", "base rate of galaxies per source of P(galaxy)"},
+        {"galaxy_rate_train", "GRTRAIN", "that of the training prior (1 - star_prob)"}};
+    char buf[1024], name[24], key[32];
+    for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)
+        if (sl_obj_get(cfg, keys[k][0]))
+            prov_key(p, keys[k][1], obj_text(sl_obj_get(cfg, keys[k][0]), buf, sizeof buf),
+                     keys[k][2]);
+    for (int i = 1; i <= 9; i++) {
+        snprintf(key, sizeof key, "model%d", i);
+        if (!sl_obj_get(cfg, key))
+            break;
+        p->n_models++;
+        snprintf(name, sizeof name, "MODEL%d", p->n_models);
+        prov_key(p, name, obj_text(sl_obj_get(cfg, key), buf, sizeof buf), "a model file");
+        snprintf(key, sizeof key, "model%d_sha256", i);
+        snprintf(name, sizeof name, "MSHA%d", p->n_models);
+        prov_key(p, name, obj_text(sl_obj_get(cfg, key), buf, sizeof buf), "its SHA-256");
+    }
+}
+
+static void prov_walk(fits_prov *p, const msgpack_object *h, int depth)
+{
+    char tool[256], version[64], name[24], line[1024] = "", buf[1024];
+    obj_text(sl_obj_get(h, "tool"), tool, sizeof tool);
+    if (!tool[0] || depth > 8 || p->n_progs == 9)
+        return;
+    const msgpack_object *argv = sl_obj_get(h, "argv");
+    for (uint32_t i = 0; argv && argv->type == MSGPACK_OBJECT_ARRAY && i < argv->via.array.size;
+         i++) {
+        size_t at = strlen(line), n = strlen(obj_text(&argv->via.array.ptr[i], buf, sizeof buf));
+        if (at + n + 2 > sizeof line)
+            break; /* 1 KiB of command line names the inputs */
+        if (i)
+            line[at++] = ' ';
+        memcpy(line + at, buf, n + 1);
+    }
+    p->n_progs++;
+    snprintf(name, sizeof name, "PROG%d", p->n_progs);
+    snprintf(buf, sizeof buf, "%s %s", tool, obj_text(sl_obj_get(h, "version"), version,
+                                                       sizeof version));
+    prov_key(p, name, buf, "a program upstream, nearest first");
+    snprintf(name, sizeof name, "CMD%d", p->n_progs);
+    prov_key(p, name, line, "its command line");
+    const msgpack_object *cfg = sl_obj_get(h, "config");
+    if (!strcmp(tool, "sl-encode") && cfg && cfg->type == MSGPACK_OBJECT_MAP)
+        prov_encode(p, cfg);
+    const msgpack_object *up = sl_obj_get(h, "provenance");
+    for (uint32_t i = 0; up && up->type == MSGPACK_OBJECT_ARRAY && i < up->via.array.size; i++)
+        prov_walk(p, &up->via.array.ptr[i], depth + 1);
+}
+
+/* Unpacked here, once, before the readers move on. */
+static fits_prov fprov;
+
+static void read_provenance(sl_reader *first)
+{
+    char creator[64];
+    snprintf(creator, sizeof creator, "sl-merge %s", SL_VERSION);
+    prov_key(&fprov, "CREATOR", creator, "the program that wrote the file");
+    size_t len;
+    const char *raw = first ? sl_reader_last_header(first, &len) : NULL;
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    if (raw && msgpack_unpack_next(&u, raw, len, &off) == MSGPACK_UNPACK_SUCCESS)
+        prov_walk(&fprov, &u.data, 0);
+    msgpack_unpacked_destroy(&u);
+}
+
 static void write_table(void)
 {
     sl_err err;
@@ -492,13 +663,12 @@ static void write_table(void)
          .bands = bands, .n_bands = n_bands}};
     double *ra = NULL, *dec = NULL;
     out[0].n_dcols = flat_sky((size_t)est.n, &ra, &dec);
-    out[0].dcols[0] = (sl_table_dcol){"ra", "deg", ra};
-    out[0].dcols[1] = (sl_table_dcol){"dec", "deg", dec};
+    out[0].dcols[0] = (sl_table_dcol){"ra", "deg", "right ascension, from x, y and the WCS", ra};
+    out[0].dcols[1] = (sl_table_dcol){"dec", "deg", "declination, from x, y and the WCS", dec};
+    out[0].describe = out[1].describe = sl_estimate_describe;
     if (opt.format == FORMAT_FITS) {
-        char creator[64];
-        snprintf(creator, sizeof creator, "sl-merge %s", SL_VERSION);
-        sl_fits_key key = SL_FITS_KEY_S("CREATOR", creator, "the program that wrote the file");
-        if (sl_table_write_fits(sl_cli_state.output, out, truth_ids ? 2 : 1, &key, 1, &err) < 0)
+        if (sl_table_write_fits(sl_cli_state.output, out, truth_ids ? 2 : 1, fprov.keys,
+                                fprov.n, &err) < 0)
             sl_die_err(&err);
     } else {
         sl_textout text;
@@ -543,21 +713,27 @@ static void pick_format(void)
 int main(int argc, char **argv)
 {
     static const struct option longs[] = {{"fits", no_argument, NULL, OPT_FITS},
+                                          {"regions", required_argument, NULL, OPT_REGIONS},
                                           {"csv", no_argument, NULL, OPT_CSV},
                                           {"key", required_argument, NULL, 'k'},
                                           {NULL, 0, NULL, 0}};
     const sl_cli_spec spec = {"sl-merge", usage, "k:", longs, on_option, 0, 1};
     sl_cli_parse(&spec, argc, argv);
     pick_format();
+    if (opt.regions && !strcmp(opt.regions, "-") &&
+        (!sl_cli_state.output || !strcmp(sl_cli_state.output, "-")))
+        sl_usage_error("--regions -: standard output already takes the catalog");
 
     sl_err err;
     int n = sl_cli_state.n_inputs;
     /* Static: memory still reachable when sl_die() exits from deep inside. */
     static sl_reader **in;
-    in = sl_cli_open_inputs(opt.format == FORMAT_RECORDS);
+    in = sl_cli_open_inputs(opt.format != FORMAT_CSV);
     sl_writer *w = NULL;
     if (opt.format == FORMAT_RECORDS)
         w = sl_cli_output_open(sl_cli_state.output, NULL, in, (size_t)n);
+    else if (opt.format == FORMAT_FITS)
+        read_provenance(n > 0 ? in[0] : NULL);
 
     sl_image img;
     sl_table scratch;
@@ -601,6 +777,8 @@ int main(int argc, char **argv)
     } else {
         write_table();
     }
+    if (opt.regions)
+        write_regions();
     sl_cli_close_inputs(in);
     if (all.skipped)
         sl_note("%ld records that are neither images nor catalogs left out of the table",

@@ -323,7 +323,8 @@ static int write_fits(const char *path, const sl_scene *sc, const float *pixels,
                 snprintf(names[n_cols], sizeof names[n_cols], "%s_%s", name, sc->bands[b]);
             else
                 snprintf(names[n_cols], sizeof names[n_cols], "%s", name);
-            cols[n_cols] = (sl_fits_column_out){names[n_cols], unit, SL_FITS_DOUBLE, v, NULL, NULL};
+            cols[n_cols] = (sl_fits_column_out){.name = names[n_cols], .unit = unit,
+                                                .type = SL_FITS_DOUBLE, .d = v};
             n_cols++;
         }
     }

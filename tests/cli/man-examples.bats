@@ -244,6 +244,7 @@ run_example() {
 @test "sl-merge #3" { run_example sl-merge 3; }
 @test "sl-merge #4" { run_example sl-merge 4; }
 @test "sl-merge #5" { run_example sl-merge 5; }
+@test "sl-merge #6" { run_example sl-merge 6; }
 @test "sl-simulate #1" { run_example sl-simulate 1; }
 @test "sl-simulate #2" { run_example sl-simulate 2; }
 @test "sl-simulate #3" { run_example sl-simulate 3; }

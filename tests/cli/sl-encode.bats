@@ -239,6 +239,77 @@ assert np.max(np.abs(dec - t["dec"])) < 1e-6' "$crop"
     ! head -1 nowcs.csv | grep -q ',ra,'
 }
 
+@test "probabilities for the sky: the training prior's on simulations, a base rate on frames" {
+    # From sl-simulate: the training prior's probabilities, as --lens-rate train.
+    sl-simulate -q -n 2 -s 9 -o img.slr
+    sl-encode -q $(models $all_models) --threshold 0.2 img.slr -o def.slr
+    sl-encode -q $(models $all_models) --threshold 0.2 --lens-rate train img.slr -o train.slr
+    cmp <(sl-cat --type image def.slr) <(sl-cat --type image train.slr)
+    [ "$(sl-cat --full def.slr | head -1 | jq -r '.config.lens_rate + " " + .config.lens_rate_train')" = "train 0.5" ]
+    # Another rate: the prior odds replaced, odds' = odds (r / (1 - r)) / (pi / (1 - pi)),
+    # pi = 0.5 (lens_prob of the training set) and 0.7 (1 - star_prob).
+    sl-encode -q $(models $all_models) --threshold 0.2 --lens-rate 0.01 --galaxy-rate 0.2 img.slr -o r.slr
+    paste <(sl-cat --full --type image train.slr | jq -r '.estimate | . as $e | range(.n) | [$e.p_lens[.], $e.p_galaxy[.]] | @tsv') \
+          <(sl-cat --full --type image r.slr | jq -r '.estimate | . as $e | range(.n) | [$e.p_lens[.], $e.p_galaxy[.], $e.lens[.]] | @tsv') |
+        awk -F'\t' 'function moved(p, r, pi) { a = r / (1 - r) / (pi / (1 - pi)); return p * a / (p * a + 1 - p) }
+            { if (($3 - moved($1, 0.01, 0.5)) ^ 2 > 1e-12 || ($2 != "" && ($4 - moved($2, 0.2, 0.7)) ^ 2 > 1e-12) ||
+                  $5 != ($3 > 0.5)) { print "differs: " $0; bad = 1 }; n++ }
+            END { exit bad || n == 0 }'
+    # A frame: a base rate of 0.001 by default, stated in the FITS header with
+    # the models' SHA-256 and the command lines; every column described.
+    sl-tile -q $(models $all_models) --photofield "$photo" --psfield "$psfield" "$crop" -o p.slr
+    sl-encode -q $(models $all_models) --threshold 0.2 --no-pixels p.slr | sl-merge -q -o sky.fits --regions sky.reg
+    sl-encode -q $(models $all_models) --threshold 0.2 --no-pixels --lens-rate train p.slr |
+        sl-merge -q -o train.fits --regions train.reg
+    [ "$(sl-cat --full p.slr | head -1 | jq -r .tool)" = sl-tile ]
+    if /usr/bin/python3 -c 'import astropy' 2>/dev/null; then
+        /usr/bin/python3 -c '
+import sys, warnings
+import numpy as np
+warnings.simplefilter("ignore")
+from astropy.io import fits
+from astropy.table import Table
+import astropy.units as u
+h = fits.open("sky.fits")
+p, e = h[0].header, h[1].header
+assert p["LENSRATE"] == "0.001" and p["LRTRAIN"] == "0.5" and p["GALRATE"] == "train"
+assert p["PROG1"].startswith("sl-encode") and p["PROG2"].startswith("sl-tile")
+assert sys.argv[1] in p["CMD2"] and p["THRESH"] == "0.2"
+assert [p["MODEL%d" % i].split("/")[-1] for i in range(1, 6)] ==     ["detect.slm", "classify.slm", "galaxy.slm", "lens-detect.slm", "lens.slm"]
+assert len(p["MSHA1"]) == 64
+n = e["TFIELDS"]
+assert all("TCOMM%d" % i in e for i in range(1, n + 1)), "a column without TCOMM"
+for i in range(1, n + 1):
+    if "TUNIT%d" % i in e:
+        u.Unit(e["TUNIT%d" % i], format="fits")
+s, t = Table.read("sky.fits"), Table.read("train.fits")
+a = 0.001 / 0.999
+assert np.nanmax(np.abs(s["p_lens"] - t["p_lens"] * a / (t["p_lens"] * a + 1 - t["p_lens"]))) < 1e-6
+' "$crop"
+    fi
+    # The models' digests are sha256sum's.
+    [ "$(sha256sum "$BATS_FILE_TMPDIR/detect.slm" | cut -c1-64)" = \
+      "$(sl-encode -q $(models detect) p.slr | sl-cat --full | head -1 | jq -r .config.model1_sha256)" ]
+    # The regions: one fk5 circle of radius theta_E per source of P(lens) > 0.5.
+    head -3 train.reg | grep -q '^# Region file format: DS9 version 4.1'
+    n=$(sl-merge -q --csv -o - <(sl-encode -q $(models $all_models) --threshold 0.2 --no-pixels --lens-rate train p.slr) |
+        awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next } $c["p_lens"] > 0.5 { n++ } END { print n + 0 }')
+    [ "$n" -gt 0 ]
+    [ "$(grep -c '^fk5; circle(' train.reg)" -eq "$n" ]
+    grep '^fk5; circle(' train.reg | head -1 | grep -Eq '^fk5; circle\(323\.[0-9]+,-0\.[0-9]+,[0-9.]+"\) # text=\{P\(lens\)=0\.[0-9]{3}\}$'
+    [ "$(grep -c '^fk5; circle(' sky.reg)" -lt "$n" ]
+    # Without a WCS the circles are in image pixels.
+    sl-encode -q $(models $all_models) img.slr | sl-merge -q -o /dev/null --regions img.reg
+    ! grep -q '^fk5' img.reg
+    # Usage errors.
+    run sl-encode $(models detect) --lens-rate 1 img.slr
+    assert_status 2
+    assert_output_contains "option --lens-rate: a base rate is a probability strictly between 0 and 1, or 'train'"
+    run sl-merge --regions - img.slr
+    assert_status 2
+    assert_output_contains "sl-merge: --regions -: standard output already takes the catalog"
+}
+
 @test "models and images that disagree are refused" {
     sl-simulate -q -n 2 --set pixel_scale=0.2 -o fine.slr
     run sl-encode $(models detect) fine.slr -o out.slr
