@@ -562,7 +562,7 @@ static int write_table(fitsfile *fp, const sl_fits_table_out *t, const char *whe
         if (write_column(fp, c + 1, t->nrows, &t->cols[c], where, err))
             return -1;
     for (int c = 0; c < t->ncols; c++) {
-        char name[16];
+        char name[24];
         snprintf(name, sizeof name, "TCOMM%d", c + 1);
         if (t->cols[c].comment &&
             fits_update_key_longstr(fp, name, t->cols[c].comment, NULL, &status))

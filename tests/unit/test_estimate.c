@@ -54,9 +54,42 @@ static void test_columns_unique(void)
     }
 }
 
+/* Every column sl-encode writes is described (FITS TCOMMn), each from its
+ * own row of the schema. */
+static void test_describe(void)
+{
+    static const char *const cases[][2] = {
+        {"p_source", "probability that a source's centre is in the tile"},
+        {"x", "column of the source's centre (posterior median)"},
+        {"x_q05", "5% quantile of the column of the source's centre"},
+        {"theta_e_q84", "84% quantile of the Einstein radius"},
+        {"galaxy_flux_mean", "posterior mean of the flux of the source if it is a galaxy"},
+        {"u_sigma", "standard deviation of the normal z behind the column of the source's centre"},
+        {"src_disk_q_mu", "mean of the normal z behind the axis ratio of the disk of the lensed source"},
+        {"lens", "1 when P(lens) > 0.5, else 0"},
+    };
+    char buf[200];
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        CHECK(sl_estimate_describe(cases[i][0], buf, sizeof buf) == 1);
+        CHECK(!strcmp(buf, cases[i][1]));
+    }
+    CHECK(sl_estimate_describe("no_such_column", buf, sizeof buf) == 0);
+    /* Every column of every row, and its quantiles, mean and z-space columns. */
+    static const char *const suffix[] = {"", "_q05", "_q95", "_mean"};
+    for (int i = 0; i < sl_estimate_n_params; i++)
+        for (int k = 0; k < 4; k++) {
+            const sl_estimate_param *p = &sl_estimate_params[i];
+            char name[80];
+            snprintf(name, sizeof name, "%s%s%s", p->family == SL_FAM_BERNOULLI ? "p_" : "",
+                     p->column, p->family == SL_FAM_BERNOULLI ? "" : suffix[k]);
+            CHECK(sl_estimate_describe(name, buf, sizeof buf) == 1);
+        }
+}
+
 int main(void)
 {
     RUN(test_rows_match_tasks);
     RUN(test_columns_unique);
+    RUN(test_describe);
     return check_report("test_estimate");
 }
