@@ -1,5 +1,6 @@
 #include "record.h"
 
+#include "cleanup.h"
 #include "output.h"
 
 #include <errno.h>
@@ -566,6 +567,7 @@ int sl_rec_f32(const sl_record *rec, const char *key, float *dst, size_t n, sl_e
 struct sl_writer {
     char *path;        /* final name, or "-" */
     char *tmp;         /* temporary name while writing, NULL for stdout */
+    int tmp_handle;    /* tmp's slot in cleanup.h, removed on a signal; -1 none */
     int fd;
     char *buf;
     size_t len;
@@ -619,14 +621,19 @@ sl_writer *sl_writer_open(const char *path, sl_err *err)
 {
     int is_stdout = !path || strcmp(path, "-") == 0;
     sl_writer *w = calloc(1, sizeof *w);
-    if (!w || !(w->buf = malloc(WRITE_BUFFER)) || !(w->path = strdup(is_stdout ? "-" : path)))
+    /* The name is for messages: standard output is named as such. */
+    if (!w || !(w->buf = malloc(WRITE_BUFFER)) ||
+        !(w->path = strdup(is_stdout ? "standard output" : path)))
         goto oom;
+    w->tmp_handle = -1;
     if (is_stdout) {
         w->fd = STDOUT_FILENO;
     } else {
         w->fd = sl_output_create(path, &w->tmp, err);
         if (w->fd < 0)
             goto fail;
+        if (w->tmp)
+            w->tmp_handle = sl_cleanup_track(w->tmp);
     }
     msgpack_packer_init(&w->pk, w, writer_append);
     return w;
@@ -645,6 +652,15 @@ fail:
 const char *sl_writer_name(const sl_writer *w) { return w->path; }
 int sl_writer_pipe_closed(const sl_writer *w) { return w->pipe_closed; }
 int sl_writer_failed(const sl_writer *w) { return w->failed; }
+
+int sl_writer_error(const sl_writer *w, sl_err *err)
+{
+    if (!w->failed)
+        return 0;
+    if (w->pipe_closed)
+        return 1;
+    return sl_err_set(err, "%s: write error: %s", w->path, strerror(w->saved_errno));
+}
 
 /* ---- Maps that count their keys ------------------------------------------- */
 
@@ -944,6 +960,7 @@ int sl_writer_raw(sl_writer *w, const sl_record *rec, sl_err *err)
 
 static void writer_free(sl_writer *w)
 {
+    sl_cleanup_drop(w->tmp_handle); /* renamed into place or removed by now */
     free(w->buf);
     free(w->path);
     free(w->tmp);

@@ -198,6 +198,9 @@ void sl_writer_abort(sl_writer *w);
 int sl_writer_pipe_closed(const sl_writer *w);
 /* Non-zero after any write error (then sl_writer_close fails). */
 int sl_writer_failed(const sl_writer *w);
+/* 0 while every write succeeded; 1 once the reader of our pipe went away;
+ * -1 after any other write error, with "NAME: write error: REASON" in err. */
+int sl_writer_error(const sl_writer *w, sl_err *err);
 
 /* Packing helpers for values, and for maps built by hand (test fixtures
  * that write malformed records on purpose); records use sl_map_*. */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cleanup.h"
 #include "output.h"
 #include "vec.h"
 
@@ -256,7 +257,10 @@ int sl_svg_write(sl_svg *s, const char *path, sl_err *err)
     sl_textout out;
     if (sl_textout_open(&out, path, err) < 0)
         return -1;
+    int tracked = out.tmp ? sl_cleanup_track(out.tmp) : -1; /* removed if we are killed */
     fputs(text, out.f);
     /* A closed pipe (path "-") is the reader's choice, not an error. */
-    return sl_textout_close(&out, err) < 0 ? -1 : 0;
+    int rc = sl_textout_close(&out, err) < 0 ? -1 : 0;
+    sl_cleanup_drop(tracked);
+    return rc;
 }

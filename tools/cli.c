@@ -1,5 +1,8 @@
 #include "cli.h"
 
+#include "cleanup.h"
+#include "output.h"
+
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -32,6 +35,7 @@ void sl_die(const char *fmt, ...)
     vreport(fmt, ap);
     va_end(ap);
     sl_writer_abort(registered_writer);
+    sl_cleanup_run();
     exit(SL_EXIT_DATA);
 }
 
@@ -48,12 +52,14 @@ void sl_usage_error(const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "Try '%s --help' for more information.\n", sl_cli_state.tool);
     sl_writer_abort(registered_writer);
+    sl_cleanup_run();
     exit(SL_EXIT_USAGE);
 }
 
 void sl_exit_pipe_closed(void)
 {
     sl_writer_abort(registered_writer);
+    sl_cleanup_run();
     exit(SL_EXIT_OK);
 }
 
@@ -119,6 +125,65 @@ void sl_cli_output_close(sl_writer *w, sl_reader *const *in, size_t n_in)
     sl_cli_register_writer(NULL); /* closed and freed, whatever happened */
     if (rc < 0)
         sl_die_err(&err);
+}
+
+void sl_cli_check_output(const sl_writer *w)
+{
+    sl_err err;
+    int rc = sl_writer_error(w, &err);
+    if (rc > 0)
+        sl_exit_pipe_closed();
+    if (rc < 0)
+        sl_die_err(&err);
+}
+
+void sl_cli_close_stdout(void)
+{
+    sl_err err;
+    sl_textout t = {.f = stdout};
+    int rc = sl_textout_close(&t, &err);
+    if (rc > 0)
+        sl_exit_pipe_closed();
+    if (rc < 0)
+        sl_die_err(&err);
+}
+
+static int text_handle = -1;
+
+void sl_cli_textout_open(sl_textout *t, const char *path)
+{
+    sl_err err;
+    if (sl_textout_open(t, path, &err) < 0)
+        sl_die_err(&err);
+    if (t->tmp)
+        text_handle = sl_cleanup_track(t->tmp);
+}
+
+void sl_cli_textout_close(sl_textout *t)
+{
+    sl_err err;
+    int rc = sl_textout_close(t, &err);
+    sl_cleanup_drop(text_handle);
+    text_handle = -1;
+    if (rc > 0)
+        sl_exit_pipe_closed();
+    if (rc < 0)
+        sl_die_err(&err);
+}
+
+void sl_cli_output_writable(const char *path)
+{
+    if (!path || strcmp(path, "-") == 0)
+        return;
+    sl_err err;
+    char *tmp = NULL;
+    int fd = sl_output_create(path, &tmp, &err);
+    if (fd < 0)
+        sl_die_err(&err);
+    close(fd);
+    if (tmp)
+        unlink(tmp);
+    free(tmp);
 }
 
 void sl_cli_record_end(sl_writer *w, sl_map *rec)
@@ -200,6 +265,8 @@ void sl_cli_parse(const sl_cli_spec *spec, int argc, char **argv)
     /* A closed pipe downstream must show up as EPIPE from write(), which the
      * writers turn into a quiet exit, not as a signal. */
     signal(SIGPIPE, SIG_IGN);
+    /* INT, TERM and HUP remove the temporary files of unfinished outputs. */
+    sl_cleanup_install_signals();
 
     char shorts[128];
     struct option longs[64];
@@ -215,10 +282,14 @@ void sl_cli_parse(const sl_cli_spec *spec, int argc, char **argv)
             break;
         case 'j': c->threads = (int)sl_cli_long("-j/--threads", optarg, 1, 256); break;
         case 'q': c->quiet = 1; break;
-        case 'h': fputs(spec->usage, stdout); exit(fclose(stdout) == 0 ? 0 : 1);
+        case 'h':
+            fputs(spec->usage, stdout);
+            sl_cli_close_stdout();
+            exit(SL_EXIT_OK);
         case OPT_VERSION:
             printf("%s %s\n", spec->tool, SL_VERSION);
-            exit(fclose(stdout) == 0 ? 0 : 1);
+            sl_cli_close_stdout();
+            exit(SL_EXIT_OK);
         case '?':
             if (optopt && optopt < 256)
                 sl_usage_error("unknown or incomplete option '-%c'", optopt);

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "output.h"
 #include "record.h"
 
 enum { SL_EXIT_OK = 0, SL_EXIT_DATA = 1, SL_EXIT_USAGE = 2 };
@@ -78,6 +79,23 @@ sl_writer *sl_cli_output_open(const char *path, const sl_provenance *prov, sl_re
 /* Writes the end record, puts the file in place and unregisters it.  Dies
  * on error. */
 void sl_cli_output_close(sl_writer *w, sl_reader *const *in, size_t n_in);
+/* After writing to w: ends quietly when the reader of our pipe went away, dies
+ * with "tool: NAME: write error: REASON" after any other write error. */
+void sl_cli_check_output(const sl_writer *w);
+/* Closes standard output (text written with stdio): dies with "tool:
+ * standard output: write error: REASON" on error (a full disk), ends quietly
+ * on a closed pipe. */
+void sl_cli_close_stdout(void);
+/* A text output (path NULL or "-": standard output) whose temporary file is
+ * removed if the tool dies or is killed; dies on error.  Close ends quietly on
+ * a closed pipe and dies on a write error.  One at a time. */
+void sl_cli_textout_open(sl_textout *t, const char *path);
+void sl_cli_textout_close(sl_textout *t);
+/* Dies at once ("tool: PATH: cannot write: REASON") unless an output file
+ * can be created at path (standard output and devices always can): creates
+ * and removes the temporary file its writer will use.  For tools that work
+ * long before they write (sl-train, sl-merge), so a bad -o fails first. */
+void sl_cli_output_writable(const char *path);
 /* Ends a data record begun with sl_writer_begin(); dies when a map in it
  * broke its promised key count (a bug, reported as such). */
 void sl_cli_record_end(sl_writer *w, sl_map *rec);

@@ -129,7 +129,9 @@ int main(int argc, char **argv)
         sl_encoder_set_gated(enc, 0);
     if (sl_encoder_set_samples(enc, (int)opt.samples, sl_cli_state.seed, &err) < 0)
         sl_die_err(&err);
-    sl_catalog *samples = calloc((size_t)opt.samples + 1, sizeof *samples);
+    /* Static: memory still reachable when sl_die() exits from deep inside. */
+    static sl_catalog *samples;
+    samples = calloc((size_t)opt.samples + 1, sizeof *samples);
     if (!samples)
         sl_die("out of memory");
 
@@ -155,10 +157,7 @@ int main(int argc, char **argv)
         if (sl_encode_image(enc, &img, opt.at ? &at : NULL, &est, samples, &n_nan, &err) < 0)
             sl_die("%s: record %ld: %s", rec.file, rec.num, err.msg);
         write_estimate(out, &rec, &est, samples);
-        if (sl_writer_pipe_closed(out))
-            sl_exit_pipe_closed();
-        if (sl_writer_failed(out))
-            sl_die("%s: write error", sl_writer_name(out));
+        sl_cli_check_output(out);
         n_images++;
         n_sources += est.n;
         n_nan_total += n_nan;

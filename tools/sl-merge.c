@@ -467,17 +467,10 @@ static void write_table(void)
             sl_die_err(&err);
     } else {
         sl_textout text;
-        if (sl_textout_open(&text, sl_cli_state.output, &err) < 0)
-            sl_die_err(&err);
-        if (sl_table_write_csv(text.f, &out[0], &err) < 0) {
-            sl_textout_abort(&text);
-            sl_die_err(&err);
-        }
-        int rc = sl_textout_close(&text, &err);
-        if (rc < 0)
-            sl_die_err(&err);
-        if (rc > 0)
-            sl_exit_pipe_closed();
+        sl_cli_textout_open(&text, sl_cli_state.output);
+        if (sl_table_write_csv(text.f, &out[0], &err) < 0)
+            sl_die_err(&err); /* the temporary file goes with it */
+        sl_cli_textout_close(&text);
     }
     free(est_ids);
     free(truth_ids);
@@ -522,6 +515,8 @@ int main(int argc, char **argv)
     sl_writer *w = NULL;
     if (opt.format == FORMAT_RECORDS)
         w = sl_cli_output_open(sl_cli_state.output, NULL, in, (size_t)n);
+    else /* a table is written when every input is read: fail before that */
+        sl_cli_output_writable(sl_cli_state.output);
 
     sl_image img;
     sl_table scratch;

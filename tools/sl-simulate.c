@@ -393,8 +393,7 @@ static long run_render(const sl_scene *configured, sl_writer *out, sl_reader **i
         if (draw_image(&w, &jb, 0) < 0)
             sl_die("%s: record %ld: %s", rec.file, rec.num, jb.err.msg);
         pack_rendered(out, &rec, jb.pixels, n);
-        if (sl_writer_pipe_closed(out))
-            sl_exit_pipe_closed();
+        sl_cli_check_output(out);
         emit_side_outputs(&current, &jb, img.id, opt.compare ? img.pixels : NULL);
         sl_scene_free(&scene);
         n_images++;
@@ -433,10 +432,7 @@ static void emit(sl_writer *out, const sl_scene *sc, job *jb, int64_t id)
     if (jb->failed)
         sl_die_err(&jb->err);
     pack_image(out, sc, id, jb->pixels, &jb->cat, opt.catalog_key);
-    if (sl_writer_pipe_closed(out))
-        sl_exit_pipe_closed();
-    if (sl_writer_failed(out))
-        sl_die("%s: write error", sl_writer_name(out));
+    sl_cli_check_output(out);
     emit_side_outputs(sc, jb, id, NULL);
 }
 
@@ -486,7 +482,8 @@ int main(int argc, char **argv)
         else
             sl_config_write(cfg, stdout);
         sl_config_free(cfg);
-        return fclose(stdout) == 0 ? 0 : 1;
+        sl_cli_close_stdout();
+        return SL_EXIT_OK;
     }
     sl_err err;
     sl_prior prior;

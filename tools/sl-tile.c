@@ -217,10 +217,7 @@ static void write_piece(sl_writer *out, const sl_image *img, const psf_source *p
     if (cats->has_estimate)
         pack_piece_table(&m, "estimate", &cats->estimate, pc, tmp, rows);
     sl_cli_record_end(out, &m);
-    if (sl_writer_pipe_closed(out))
-        sl_exit_pipe_closed();
-    if (sl_writer_failed(out))
-        sl_die("%s: write error", sl_writer_name(out));
+    sl_cli_check_output(out);
 }
 
 /* Cuts one parent image; returns the number of pieces written. */

@@ -1,0 +1,197 @@
+#!/usr/bin/env bats
+# Failure safety, tool by tool: a full disk on standard output, signals in the
+# middle of writing a file, non-stream input, output paths that cannot be
+# written.  Each failure must end with exit 1 (or the signal) and a message
+# that names the tool and what failed: never a crash, never a sanitizer
+# report, never a temporary file left behind.
+
+load helpers
+
+crop="$BATS_TEST_DIRNAME/../data/sdss-crop-r-002583-2-0136.fits"
+photo="$BATS_TEST_DIRNAME/../data/photoField-002583-2-crop.fits"
+psfield="$BATS_TEST_DIRNAME/../data/psField-002583-2-0136.fit"
+
+setup_file() {
+    cd "$BATS_FILE_TMPDIR" || return 1
+    tiny="-q --width 4 --batch 8 --buffer 64 --steps 3"
+    sl-simulate -q -n 6 -s 3 --set lens_prob=0.5 -o img.slr
+    sl-train $tiny -t detect --tile 4 --border 8 --patch-tiles 4 -o detect.slm img.slr
+    sl-train $tiny -t classify --cutout 24 -o classify.slm img.slr
+    sl-encode -q --threshold 0.01 -m detect.slm -m classify.slm img.slr -o est.slr
+    sl-tile -q --patch 32 img.slr | sl-encode -q --threshold 0.01 -m detect.slm -o patches.slr
+}
+
+# The command (a shell line) with standard output on a full disk: exit 1 and
+# exactly one line on stderr, "TOOL: ...No space left on device".
+full_disk() {
+    local tool=$1
+    shift
+    run bash -c "$* > /dev/full"
+    assert_status 1
+    case "$output" in
+    "$tool: "*"No space left on device") ;;
+    *) echo "expected one line '$tool: ...No space left on device', got: $output" >&2; return 1 ;;
+    esac
+    [ "$(printf '%s\n' "$output" | wc -l)" -eq 1 ] || { echo "more than one line: $output" >&2; return 1; }
+}
+
+@test "every tool's --help and --version on a full disk: exit 1 and a message" {
+    [ -w /dev/full ] || skip "no /dev/full"
+    for t in sl-cat sl-simulate sl-tile sl-encode sl-merge sl-calibrate sl-train; do
+        full_disk $t "$t --help"
+        full_disk $t "$t --version"
+    done
+}
+
+@test "sl-cat on a full disk, every output mode" {
+    [ -w /dev/full ] || skip "no /dev/full"
+    f="$BATS_FILE_TMPDIR"
+    full_disk sl-cat "sl-cat $f/img.slr"
+    full_disk sl-cat "sl-cat --count $f/img.slr"
+    full_disk sl-cat "sl-cat --raw $f/img.slr"
+    full_disk sl-cat "sl-cat --full --type image $f/img.slr"
+}
+
+@test "sl-simulate on a full disk: simulating, rendering, listing keys" {
+    [ -w /dev/full ] || skip "no /dev/full"
+    f="$BATS_FILE_TMPDIR"
+    full_disk sl-simulate "sl-simulate -n 3"
+    full_disk sl-simulate "sl-simulate -n 20 -j 2"
+    full_disk sl-simulate "sl-simulate -n 2 --fits fits --png png"
+    full_disk sl-simulate "sl-simulate --render $f/img.slr"
+    full_disk sl-simulate "sl-simulate --render --catalog estimate $f/est.slr"
+    full_disk sl-simulate "sl-simulate --list-keys"
+    full_disk sl-simulate "sl-simulate --print-config"
+}
+
+@test "sl-tile on a full disk: record streams and FITS frames" {
+    [ -w /dev/full ] || skip "no /dev/full"
+    f="$BATS_FILE_TMPDIR"
+    full_disk sl-tile "sl-tile --patch 32 $f/img.slr"
+    full_disk sl-tile "sl-tile --cutout 16 $f/img.slr"
+    full_disk sl-tile "sl-tile -m $f/detect.slm --psfield $psfield --photofield $photo $crop"
+}
+
+@test "sl-encode on a full disk: images, patches, samples, threads" {
+    [ -w /dev/full ] || skip "no /dev/full"
+    f="$BATS_FILE_TMPDIR"
+    full_disk sl-encode "sl-encode --threshold 0.01 -m $f/detect.slm $f/img.slr"
+    full_disk sl-encode "sl-encode --threshold 0.01 -j 2 -m $f/detect.slm -m $f/classify.slm $f/img.slr"
+    full_disk sl-encode "sl-encode --threshold 0.01 --samples 2 -m $f/detect.slm $f/img.slr"
+    full_disk sl-encode "sl-encode --threshold 0.01 --no-pixels -m $f/detect.slm $f/patches.slr"
+    full_disk sl-encode "sl-encode --threshold 0.01 --at truth -m $f/classify.slm $f/img.slr"
+}
+
+@test "sl-merge on a full disk: records and CSV" {
+    [ -w /dev/full ] || skip "no /dev/full"
+    f="$BATS_FILE_TMPDIR"
+    full_disk sl-merge "sl-merge $f/patches.slr"
+    full_disk sl-merge "sl-merge --csv $f/patches.slr"
+    full_disk sl-merge "sl-merge -k truth $f/patches.slr"
+    run sl-merge -o /dev/full "$f/patches.slr"
+    assert_status 1
+    [ "$output" = "sl-merge: /dev/full: write error: No space left on device" ]
+}
+
+@test "sl-calibrate on a full disk: the table, --json -, -o -" {
+    [ -w /dev/full ] || skip "no /dev/full"
+    f="$BATS_FILE_TMPDIR"
+    full_disk sl-calibrate "sl-calibrate $f/est.slr"
+    full_disk sl-calibrate "sl-calibrate --json - $f/est.slr"
+    full_disk sl-calibrate "sl-calibrate -o - $f/est.slr"
+}
+
+@test "sl-train on a full disk: the model and its checkpoint" {
+    [ -w /dev/full ] || skip "no /dev/full"
+    f="$BATS_FILE_TMPDIR"
+    run sl-train -q --width 4 --batch 8 --steps 2 -t detect --tile 4 --border 8 \
+        --patch-tiles 4 -o /dev/full "$f/img.slr"
+    assert_status 1
+    [ "$output" = "sl-train: /dev/full: write error: No space left on device" ]
+}
+
+# ---- Signals ------------------------------------------------------------------
+
+# Starts CMD in the background with output to a file in the current
+# directory, waits until its temporary file appears, sends SIG, and checks
+# that the tool died of SIG and left no temporary file.
+killed_leaves_nothing() {
+    local sig=$1 num=$2
+    shift 2
+    "$@" 2> err.txt &
+    local pid=$! i
+    for i in $(seq 100); do
+        compgen -G '*.tmp*' > /dev/null && break
+        sleep 0.1
+    done
+    compgen -G '*.tmp*' > /dev/null || { kill $pid; echo "no temporary file appeared" >&2; return 1; }
+    kill -s "$sig" $pid
+    local rc=0
+    wait $pid || rc=$?
+    [ "$rc" -eq $((128 + num)) ] || { echo "exit status $rc, expected $((128 + num))" >&2; cat err.txt >&2; return 1; }
+    if compgen -G '*.tmp*' > /dev/null; then
+        echo "left behind: $(ls)" >&2
+        return 1
+    fi
+}
+
+@test "TERM, INT and HUP remove the temporary file of an unfinished output" {
+    killed_leaves_nothing TERM 15 sl-simulate -q -n 100000 -o big.slr
+    [ ! -e big.slr ]
+    killed_leaves_nothing HUP 1 sl-simulate -q -n 100000 -j 2 -o big.slr
+    # Background jobs of a non-interactive shell ignore INT (and a tool keeps
+    # a signal ignored): env gives it the default it has at a terminal.
+    killed_leaves_nothing INT 2 env --default-signal=INT sl-simulate -q -n 100000 -o big.slr
+    [ ! -e big.slr ]
+}
+
+@test "a signal removes every temporary file: text outputs, FITS and PNG side outputs" {
+    # sl-cat writing JSON to a file.
+    yes "$BATS_FILE_TMPDIR/img.slr" | head -2000 | xargs cat > many.slr
+    killed_leaves_nothing TERM 15 sl-cat --full -o big.json many.slr
+    [ ! -e big.json ]
+    # sl-simulate with FITS and PNG side outputs beside the stream.
+    killed_leaves_nothing TERM 15 sl-simulate -q -n 100000 --fits fits --png png -o big.slr
+    for d in fits png; do
+        if compgen -G "$d/*.tmp*" > /dev/null; then
+            echo "left behind in $d: $(ls $d | grep tmp)" >&2
+            return 1
+        fi
+    done
+}
+
+@test "a tool that dies of an error leaves no temporary file either" {
+    printf 'not a stream' > bad.slr
+    run sl-cat --raw -o out.slr "$BATS_FILE_TMPDIR/img.slr" bad.slr
+    assert_status 1
+    ! compgen -G '*.tmp*'
+    [ ! -e out.slr ]
+    run sl-cat -o out.json "$BATS_FILE_TMPDIR/img.slr" bad.slr
+    assert_status 1
+    ! compgen -G '*.tmp*'
+    [ ! -e out.json ]
+}
+
+# ---- Output paths checked before the work --------------------------------------
+
+@test "an output that cannot be written fails before the work starts" {
+    f="$BATS_FILE_TMPDIR"
+    run sl-merge -o /nonexistent/cat.csv "$f/patches.slr"
+    assert_status 1
+    [ "$output" = "sl-merge: /nonexistent/cat.csv: cannot write: No such file or directory" ]
+    run sl-merge -o /nonexistent/cat.fits "$f/patches.slr"
+    assert_status 1
+    [ "$output" = "sl-merge: /nonexistent/cat.fits: cannot write: No such file or directory" ]
+    # Nothing read: the error comes before the input is opened.
+    run sl-calibrate --json /nonexistent/r.json no-such-input.slr
+    assert_status 1
+    [ "$output" = "sl-calibrate: /nonexistent/r.json: cannot write: No such file or directory" ]
+    mkdir ro && chmod a-w ro
+    if [ ! -w ro ]; then # root writes anywhere
+        run sl-merge --csv -o ro/cat.csv "$f/patches.slr"
+        assert_status 1
+        assert_output_contains "cannot write: Permission denied"
+    fi
+    ls ro | grep -q . && { echo "left behind: $(ls ro)" >&2; return 1; }
+    true
+}
