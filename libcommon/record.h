@@ -50,6 +50,27 @@ typedef struct sl_record {
 
 typedef struct sl_reader sl_reader;
 
+/* What a file is, from its first bytes: the readers name it when it is not a
+ * stream ("frame.fits: record 1: this is a FITS file, not a record stream:
+ * convert it with sl-tile"). */
+enum {
+    SL_KIND_RECORDS, /* begins with a map: possibly a stream */
+    SL_KIND_UNKNOWN,
+    SL_KIND_FITS,
+    SL_KIND_GZIP,
+    SL_KIND_COMPRESS,
+    SL_KIND_BZIP2,
+    SL_KIND_XZ,
+    SL_KIND_ZSTD,
+    SL_KIND_PNG,
+    SL_KIND_JSON,
+    SL_KIND_TEXT
+};
+int sl_sniff_kind(const void *data, size_t n);
+/* "this is a FITS file, not a record stream: ...", or NULL for a stream or
+ * an unknown kind. */
+const char *sl_kind_hint(int kind);
+
 /* Opens path ("-" or NULL for standard input).  Nothing is read yet. */
 sl_reader *sl_reader_open(const char *path, sl_err *err);
 void sl_reader_close(sl_reader *r);

@@ -16,10 +16,12 @@
  * With --cutout N: N x N stamps centred on the sources of a catalog.
  *
  * Memory: the parent image, plus one patch. */
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "encode.h"
@@ -117,10 +119,27 @@ static int on_option(int c, const char *arg)
     return 0;
 }
 
-/* A FITS operand: by its name (cfitsio's extended syntax included). */
+/* Compressed with gzip, bzip2 or compress (by its first bytes). */
+static int is_compressed(const char *path)
+{
+    unsigned char head[16];
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, head, sizeof head);
+    close(fd);
+    int kind = sl_sniff_kind(head, n > 0 ? (size_t)n : 0);
+    return kind == SL_KIND_GZIP || kind == SL_KIND_BZIP2 || kind == SL_KIND_COMPRESS;
+}
+
+/* A FITS operand: by its name (cfitsio's extended syntax included), or by
+ * its first bytes.  cfitsio undoes gzip, bzip2 and compress as it reads (a
+ * frame.fits.bz2 as SDSS serves it); a compressed file whose name does not
+ * say FITS is left to the record reader, which says what it is. */
 static int is_fits_name(const char *path)
 {
-    static const char *const ends[] = {".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fz"};
+    static const char *const ends[] = {".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fz",
+                                       ".fits.bz2", ".fit.bz2", ".fits.Z"};
     if (strchr(path, '['))
         return 1;
     size_t len = strlen(path);
@@ -129,7 +148,15 @@ static int is_fits_name(const char *path)
         if (len > n && strcmp(path + len - n, ends[i]) == 0)
             return 1;
     }
-    return 0;
+    unsigned char head[16];
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return 0; /* the record reader says why */
+    ssize_t n = read(fd, head, sizeof head);
+    close(fd);
+    if (sl_sniff_kind(head, n > 0 ? (size_t)n : 0) == SL_KIND_FITS)
+        return 1;
+    return is_compressed(path) && (strstr(path, ".fit") || strstr(path, ".fts"));
 }
 
 /* The PSF of a patch: the parent record's own `psf` value, or PSFs loaded

@@ -195,3 +195,72 @@ killed_leaves_nothing() {
     ls ro | grep -q . && { echo "left behind: $(ls ro)" >&2; return 1; }
     true
 }
+
+# ---- Input that is not a record stream ---------------------------------------
+
+@test "every stream tool names a FITS, compressed or JSON input for what it is" {
+    f="$BATS_FILE_TMPDIR"
+    cp "$crop" frame.fits
+    bzip2 -c "$f/img.slr" > img.slr.bz2
+    gzip -c "$f/img.slr" > img.slr.gz
+    sl-cat "$f/img.slr" > img.json
+    fits="frame.fits: record 1: this is a FITS file, not a record stream: convert it with sl-tile"
+    for cmd in "sl-cat" "sl-cat --check" "sl-merge" "sl-encode -m $f/detect.slm" "sl-calibrate" \
+               "sl-simulate --render" "sl-train -t detect -o m.slm"; do
+        tool=${cmd%% *}
+        run $cmd frame.fits
+        assert_status 1
+        [ "$output" = "$tool: $fits" ] || { echo "$cmd: $output" >&2; return 1; }
+        # From a pipe too.
+        run bash -c "$cmd < frame.fits"
+        assert_status 1
+        [ "$output" = "$tool: -: record 1: this is a FITS file, not a record stream: convert it with sl-tile" ]
+        run $cmd img.slr.bz2
+        assert_status 1
+        assert_output_contains "$tool: img.slr.bz2: record 1: this is a bzip2-compressed file, not a record stream: decompress it (bzcat FILE | ...)"
+        run $cmd img.slr.gz
+        assert_status 1
+        assert_output_contains "$tool: img.slr.gz: record 1: this is a gzip-compressed file"
+        run $cmd img.json
+        assert_status 1
+        assert_output_contains "$tool: img.json: record 1: this is JSON text, not a record stream"
+    done
+    # A model is a stream too: sl-encode says the same of a FITS "model".
+    run sl-encode -m frame.fits "$f/img.slr"
+    assert_status 1
+    assert_output_contains "frame.fits: record 1: this is a FITS file, not a record stream"
+    # A compressed stream given to sl-tile is not taken for a FITS file.
+    run sl-tile img.slr.gz
+    assert_status 1
+    assert_output_contains "sl-tile: img.slr.gz: record 1: this is a gzip-compressed file"
+    # The real message still comes for a stream that is merely damaged.
+    head -c 100 "$f/img.slr" > cut.slr
+    run sl-cat cut.slr
+    assert_status 1
+    assert_output_contains "truncated"
+}
+
+@test "sl-tile reads FITS files compressed with bzip2 or gzip, and FITS under any name" {
+    sl-tile -q --patch 64 --photofield "$photo" "$crop" | sl-cat --full --type image > plain.json
+    bzip2 -c "$crop" > frame-r.fits.bz2
+    gzip -c "$crop" > frame-r.fits.gz
+    cp "$crop" frame-r.data
+    for f in frame-r.fits.bz2 frame-r.fits.gz frame-r.data; do
+        run bash -c "sl-tile -q --patch 64 --photofield '$photo' $f | sl-cat --full --type image > got.json"
+        assert_status 0
+        cmp plain.json got.json
+    done
+}
+
+@test "sl-cat --check accepts the pixel-less records of sl-encode --no-pixels, and checks the rest" {
+    f="$BATS_FILE_TMPDIR"
+    sl-encode -q --threshold 0.01 --no-pixels -m "$f/detect.slm" "$f/img.slr" -o np.slr
+    sl-encode -q --threshold 0.01 --no-pixels -m "$f/detect.slm" "$f/patches.slr" -o npp.slr
+    run sl-cat --check np.slr npp.slr
+    assert_status 0
+    [ -z "$output" ]
+    [ "$(sl-cat --type image np.slr | jq 'has("pixels") or has("background_map")' | sort -u)" = false ]
+    # The rest is still checked.
+    run bash -c "mkstream -n 3 wrong-type | sl-cat --check"
+    assert_status 1
+}
