@@ -26,6 +26,8 @@ typedef struct saved_header {
 struct sl_reader {
     char *name;
     int fd;
+    double size;          /* bytes in the file; 0 when not a regular file */
+    double bytes_read;
     char *buf;            /* bytes read and not yet consumed are buf[start, end) */
     size_t cap, start, end;
     int eof;
@@ -145,6 +147,8 @@ sl_reader *sl_reader_open(const char *path, sl_err *err)
         return NULL;
     }
     r->fd = fd;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+        r->size = (double)st.st_size;
     msgpack_unpacked_init(&r->unpacked);
     msgpack_unpacked_init(&r->replay);
     return r;
@@ -167,6 +171,13 @@ void sl_reader_close(sl_reader *r)
 }
 
 const char *sl_reader_name(const sl_reader *r) { return r->name; }
+
+int sl_reader_position(const sl_reader *r, double *done, double *size)
+{
+    *done = r->bytes_read - (double)(r->end - r->start);
+    *size = r->size;
+    return r->size > 0 ? 0 : -1;
+}
 void sl_reader_show_framing(sl_reader *r, int show) { r->show_framing = show; }
 
 const char *sl_reader_last_header(const sl_reader *r, size_t *len)
@@ -246,6 +257,7 @@ static int next_object(sl_reader *r, const char **raw, size_t *len, sl_err *err)
         if (n == 0)
             r->eof = 1;
         r->end += (size_t)n;
+        r->bytes_read += (double)n;
     }
 }
 

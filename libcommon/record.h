@@ -75,6 +75,9 @@ const char *sl_kind_hint(int kind);
 sl_reader *sl_reader_open(const char *path, sl_err *err);
 void sl_reader_close(sl_reader *r);
 const char *sl_reader_name(const sl_reader *r);
+/* Bytes consumed so far and the file's size, for progress lines; returns -1
+ * (size 0) when the input is not a regular file (a pipe). */
+int sl_reader_position(const sl_reader *r, double *done, double *size);
 
 /* By default sl_read() consumes `header` and `end` records itself and returns
  * only data records; with framing shown it returns them too (sl-cat). */

@@ -30,6 +30,7 @@ typedef struct sl_cli {
     int seed_given;
     int threads;
     int quiet;
+    int progress;  /* --progress: the progress line even when stderr is no terminal */
     char **inputs; /* the operands; "-" when there were none */
     int n_inputs;
     int argc;
@@ -50,6 +51,10 @@ typedef struct sl_cli_spec {
     uint64_t default_seed;
     int reads_input;
 } sl_cli_spec;
+
+/* Called before sl_cli_parse: the tool takes the common --progress (a tool
+ * with its own --progress, as sl-train, does not call it). */
+void sl_cli_takes_progress(void);
 
 /* Parses argv; exits 0 for --help/--version and 2 on a usage error. */
 void sl_cli_parse(const sl_cli_spec *spec, int argc, char **argv);
@@ -113,8 +118,33 @@ void sl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), n
 /* A closed output pipe: end quietly, successfully, dropping the output. */
 void sl_exit_pipe_closed(void) __attribute__((noreturn));
 /* At the end of a run, unless -q: "tool: <what> in 1.23 s real, 2.10 s CPU,
- * 45.6 MB peak memory" on stderr (like minimap2's closing line). */
+ * 45.6 MB peak memory" on stderr (like minimap2's closing line), or with a
+ * label "tool: <label>: <what> in ...". */
 void sl_cli_summary(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- Labels and progress ---------------------------------------------------
+ * The label says which input or shard the summary and the progress line are
+ * about ("sl-encode: frame-r.slr [image 0, patches 12-23 of 48]: ..."), so
+ * that the lines of jobs run side by side (GNU parallel) tell themselves
+ * apart.  Empty by default. */
+void sl_cli_label(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The operands as a label: "a.slr", "a.slr b.slr", "a.slr and 3 more"
+ * (without directories); "" for standard input alone. */
+const char *sl_cli_inputs_label(void);
+/* How far through the inputs the readers are, 0 to 1, by bytes; -1 when one
+ * of them is a pipe. */
+double sl_cli_inputs_fraction(sl_reader *const *in, int n);
+/* Whether a progress line is shown: stderr is a terminal or --progress was
+ * given, and not -q. */
+int sl_cli_progress_on(void);
+/* The progress line "tool: <label>: 120 images, 45.6/s, 35%, ETA 0m12s"
+ * (the percentage and ETA when fraction, 0 to 1, is known; else give -1),
+ * at most four times a second: on a terminal one line redrawn in place, else
+ * a line a second.  Call it as often as convenient. */
+void sl_cli_progress(long done, const char *unit, double fraction);
+/* Erases a progress line from the terminal (the summary and the error
+ * messages do it themselves). */
+void sl_cli_progress_clear(void);
 /* "tool: message" on stderr unless -q. */
 void sl_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -35,7 +35,9 @@ static const char usage[] =
     "      --fits          a FITS binary table, one row per source (needs -o)\n"
     "      --csv           CSV, one row per source\n"
     "  -k, --key KEY       the table to merge [estimate]\n"
-    "  -q, --quiet         no summary on standard error\n"
+    "      --progress      a progress line (records, rate, ETA) on stderr even when it\n"
+    "                      is not a terminal (on a terminal it is always shown)\n"
+    "  -q, --quiet         no progress and no summary on standard error\n"
     "  -h, --help          this text\n"
     "      --version       the version\n"
     "\n"
@@ -504,6 +506,7 @@ int main(int argc, char **argv)
                                           {"key", required_argument, NULL, 'k'},
                                           {NULL, 0, NULL, 0}};
     const sl_cli_spec spec = {"sl-merge", usage, "k:", longs, on_option, 0, 1};
+    sl_cli_takes_progress();
     sl_cli_parse(&spec, argc, argv);
     pick_format();
 
@@ -511,6 +514,7 @@ int main(int argc, char **argv)
     int n = sl_cli_state.n_inputs;
     /* Static: memory still reachable when sl_die() exits from deep inside. */
     static sl_reader **in;
+    sl_cli_label("%s", sl_cli_inputs_label());
     in = sl_cli_open_inputs(opt.format == FORMAT_RECORDS);
     sl_writer *w = NULL;
     if (opt.format == FORMAT_RECORDS)
@@ -523,9 +527,11 @@ int main(int argc, char **argv)
     sl_image_init(&img);
     sl_table_init(&scratch);
     sl_record rec;
+    long n_read = 0;
     for (int i = 0; i < n; i++) {
         int rc;
         while ((rc = sl_read(in[i], &rec, &err)) >= 0) {
+            sl_cli_progress(++n_read, "records", sl_cli_inputs_fraction(in, n));
             if (strcmp(rec.type, "image") == 0) {
                 add_image(&rec, &img, &scratch);
             } else if (strcmp(rec.type, "catalog") == 0) {

@@ -54,7 +54,9 @@ static const char usage[] =
     "                       image, the rendering and the residual (input - rendering\n"
     "                       + sky), on one stretch\n"
     "      --noiseless      write the expected image (sky included), no noise\n"
-    "  -q, --quiet          no summary (images, time, memory) on stderr at the end\n"
+    "      --progress       a progress line (images, rate, ETA) on stderr even when it\n"
+    "                       is not a terminal (on a terminal it is always shown)\n"
+    "  -q, --quiet          no progress and no summary (images, time, memory) on stderr\n"
     "  -h, --help           this text\n"
     "      --version        the version\n"
     "\n"
@@ -340,6 +342,46 @@ static void ensure_dir(const char *dir)
 
 /* ---- --render: draw the catalogs of image records ------------------------ */
 
+/* The seed sl-simulate drew the images of a header's stream with: the last
+ * sl-simulate in its provenance (the header itself included); -1 if none. */
+static int64_t simulated_seed(const msgpack_object *hdr)
+{
+    int64_t seed = -1;
+    const msgpack_object *prov = sl_obj_get(hdr, "provenance");
+    for (uint32_t i = 0; prov && prov->type == MSGPACK_OBJECT_ARRAY && i <= prov->via.array.size;
+         i++) {
+        const msgpack_object *h = i < prov->via.array.size ? &prov->via.array.ptr[i] : hdr;
+        const msgpack_object *s = sl_obj_get(h, "seed");
+        if (sl_obj_is_str(sl_obj_get(h, "tool"), "sl-simulate") && s &&
+            s->type == MSGPACK_OBJECT_POSITIVE_INTEGER && s->via.u64 <= INT64_MAX)
+            seed = (int64_t)s->via.u64;
+    }
+    return seed;
+}
+
+/* Redrawing the truth gives the same images only with the seed they were
+ * drawn with: say so when -s differs (before the output takes the headers). */
+static void check_render_seed(sl_reader **in, int n_in)
+{
+    if (opt.noiseless || strcmp(opt.catalog_key, "truth") != 0)
+        return;
+    for (int i = 0; i < n_in; i++) {
+        size_t len;
+        const char *raw = sl_reader_last_header(in[i], &len);
+        msgpack_unpacked u;
+        msgpack_unpacked_init(&u);
+        if (raw && msgpack_unpack_next(&u, raw, len, NULL) == MSGPACK_UNPACK_SUCCESS) {
+            int64_t seed = simulated_seed(&u.data);
+            if (seed >= 0 && (uint64_t)seed != sl_cli_state.seed)
+                sl_note("%s was simulated with seed %lld: its images are redrawn bit for bit "
+                        "with -s %lld, and with -s %llu the noise differs",
+                        sl_reader_name(in[i]), (long long)seed, (long long)seed,
+                        (unsigned long long)sl_cli_state.seed);
+        }
+        msgpack_unpacked_destroy(&u);
+    }
+}
+
 /* Writes the input record with its pixels replaced by the rendering: every
  * other key (truth, estimate, patch origin, unknown keys) passes through. */
 static void pack_rendered(sl_writer *out, const sl_record *rec, const float *pixels, size_t n)
@@ -397,6 +439,7 @@ static long run_render(const sl_scene *configured, sl_writer *out, sl_reader **i
         emit_side_outputs(&current, &jb, img.id, opt.compare ? img.pixels : NULL);
         sl_scene_free(&scene);
         n_images++;
+        sl_cli_progress(n_images, "images", sl_cli_inputs_fraction(in, n_in));
     }
     sl_renderer_free(renderer);
     sl_scene_free(&current);
@@ -457,6 +500,7 @@ int main(int argc, char **argv)
         {"noiseless", no_argument, NULL, OPT_NOISELESS},
         {NULL, 0, NULL, 0}};
     const sl_cli_spec spec = {"sl-simulate", usage, "n:p:b:c:", longs, on_option, 1, 0};
+    sl_cli_takes_progress();
     sl_cli_parse(&spec, argc, argv);
     if (!opt.render && sl_cli_state.n_inputs > 0)
         sl_usage_error("input files are read only with --render");
@@ -528,7 +572,17 @@ int main(int argc, char **argv)
     prov.config_values = values;
 
     int n_in = opt.render ? sl_cli_state.n_inputs : 0;
+    /* Which shard: the summary and progress lines of parallel jobs differ. */
+    if (opt.render)
+        sl_cli_label("%s", sl_cli_inputs_label());
+    else if (opt.count)
+        sl_cli_label("seed %llu, images %ld-%ld", (unsigned long long)sl_cli_state.seed,
+                     opt.first, opt.first + opt.count - 1);
+    else
+        sl_cli_label("seed %llu, images %ld on", (unsigned long long)sl_cli_state.seed, opt.first);
     sl_reader **in = sl_cli_open_inputs(1);
+    if (opt.render)
+        check_render_seed(in, n_in);
     sl_writer *out = sl_cli_output_open(sl_cli_state.output, &prov, in, (size_t)n_in);
     long n_images = opt.render ? run_render(&scene, out, in, n_in) : 0;
 
@@ -543,6 +597,7 @@ int main(int argc, char **argv)
             emit(out, &scene, &jobs[i], (int64_t)jobs[i].index);
         next += (uint64_t)n;
         n_images += n;
+        sl_cli_progress(n_images, "images", opt.count ? (double)n_images / (double)opt.count : -1);
     }
 
     sl_cli_output_close(out, in, (size_t)n_in);

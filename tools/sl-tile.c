@@ -61,7 +61,9 @@ static const char usage[] =
     "      --id N            the image's id [0]\n"
     "\n"
     "  -o, --output FILE     write FILE instead of standard output\n"
-    "  -q, --quiet           no notes and no summary\n"
+    "      --progress        a progress line (pieces, rate, ETA) on stderr even when it\n"
+    "                        is not a terminal (on a terminal it is always shown)\n"
+    "  -q, --quiet           no notes, no progress and no summary\n"
     "  -h, --help            this text\n"
     "      --version         the version\n"
     "\n"
@@ -247,6 +249,13 @@ static void write_piece(sl_writer *out, const sl_image *img, const psf_source *p
     sl_cli_check_output(out);
 }
 
+/* For the progress line: pieces written, and the record inputs (NULL for
+ * FITS, where the fraction is that of the image's pieces). */
+static long pieces_done, images_tiled;
+static int64_t first_id;
+static sl_reader **progress_in;
+static int progress_n_in;
+
 /* Cuts one parent image; returns the number of pieces written. */
 static long tile_image(sl_writer *out, const sl_image *img, const psf_source *psf,
                        catalogs *cats, int patch, int border)
@@ -281,6 +290,19 @@ static long tile_image(sl_writer *out, const sl_image *img, const psf_source *ps
         sl_die("out of memory for a %d x %d piece", pc.side, pc.side);
     sl_table tmp;
     sl_table_init(&tmp);
+    /* A shard says which pieces it cut: parallel jobs' lines differ. */
+    const char *inputs = sl_cli_inputs_label();
+    if (images_tiled++ == 0)
+        first_id = img->id;
+    char which[64];
+    if (first_id == img->id)
+        snprintf(which, sizeof which, "image %lld", (long long)img->id);
+    else
+        snprintf(which, sizeof which, "images %lld-%lld", (long long)first_id, (long long)img->id);
+    if (opt.first || opt.count)
+        sl_cli_label("%s%s[%s, %s %ld-%ld of %d%s]", inputs, inputs[0] ? " " : "", which,
+                     opt.cutout ? "cut-outs" : "patches", opt.first, last - 1, count,
+                     images_tiled > 1 ? " each" : "");
     for (long k = opt.first; k < last; k++) {
         pc.index = (int)k;
         pc.count = count;
@@ -294,6 +316,10 @@ static long tile_image(sl_writer *out, const sl_image *img, const psf_source *ps
             pc.y0 = (int)(k / nx) * patch - border;
         }
         write_piece(out, img, psf, cats, &pc, buf, &tmp, rows);
+        pieces_done++;
+        sl_cli_progress(pieces_done, opt.cutout ? "cut-outs" : "patches",
+                        progress_in ? sl_cli_inputs_fraction(progress_in, progress_n_in)
+                                    : (double)(k + 1 - opt.first) / (double)(last - opt.first));
     }
     sl_table_free(&tmp);
     free(rows);
@@ -345,6 +371,7 @@ int main(int argc, char **argv)
     sl_frame_opts_init(&opt.frame);
     sl_cli_spec spec = {.tool = "sl-tile", .usage = usage, .short_opts = "m:n:",
                         .long_opts = long_opts, .on_option = on_option, .reads_input = 1};
+    sl_cli_takes_progress();
     sl_cli_parse(&spec, argc, argv);
     if (strcmp(opt.catalog, "truth") != 0 && strcmp(opt.catalog, "estimate") != 0)
         sl_usage_error("--catalog %s: truth or estimate", opt.catalog);
@@ -381,6 +408,9 @@ int main(int argc, char **argv)
 
     int n_in = n_fits ? 0 : sl_cli_state.n_inputs, f = 0;
     sl_reader **in = n_fits ? NULL : sl_cli_open_inputs(1);
+    progress_in = in;
+    progress_n_in = n_in;
+    sl_cli_label("%s", sl_cli_inputs_label());
     sl_writer *out = sl_cli_output_open(sl_cli_state.output, NULL, in, (size_t)n_in);
 
     sl_image img;

@@ -58,7 +58,7 @@ full_disk() {
     full_disk sl-simulate "sl-simulate -n 3"
     full_disk sl-simulate "sl-simulate -n 20 -j 2"
     full_disk sl-simulate "sl-simulate -n 2 --fits fits --png png"
-    full_disk sl-simulate "sl-simulate --render $f/img.slr"
+    full_disk sl-simulate "sl-simulate -s 3 --render $f/img.slr"
     full_disk sl-simulate "sl-simulate --render --catalog estimate $f/est.slr"
     full_disk sl-simulate "sl-simulate --list-keys"
     full_disk sl-simulate "sl-simulate --print-config"
@@ -263,4 +263,66 @@ killed_leaves_nothing() {
     # The rest is still checked.
     run bash -c "mkstream -n 3 wrong-type | sl-cat --check"
     assert_status 1
+}
+
+# ---- Progress and labelled summaries ---------------------------------------------
+
+@test "--progress: a line with the shard, the rate and the ETA; -q silences it" {
+    run sl-simulate -n 12 -s 3 --progress -o s.slr
+    assert_status 0
+    assert_output_contains "sl-simulate: seed 3, images 0-11: "
+    grep -qE '^sl-simulate: seed 3, images 0-11: [0-9]+ images, [0-9.]+/s, [0-9]+%, ETA [0-9]+m[0-9]{2}s$' <<< "$output"
+    [ "${lines[-1]%% in *}" = "sl-simulate: seed 3, images 0-11: 12 images" ]
+    run sl-simulate -n 12 -s 3 --progress -q -o s.slr
+    assert_status 0
+    [ -z "$output" ]
+    # Without --progress and without a terminal: the summary only.
+    run sl-simulate -n 12 -s 3 --first 5 -o s.slr
+    [ "${#lines[@]}" -eq 1 ]
+    [ "${output%% in *}" = "sl-simulate: seed 3, images 5-16: 12 images" ]
+    for t in sl-tile sl-encode sl-merge; do
+        $t --help | grep -q -- '--progress'
+    done
+}
+
+@test "summaries say which input and shard they are about" {
+    f="$BATS_FILE_TMPDIR"
+    summary() { sed -n 's/ in [0-9.]* s real.*//p'; }
+    [ "$(sl-tile --patch 32 --first 2 -n 3 "$f/img.slr" 2>&1 > t.slr | summary)" = \
+      "sl-tile: img.slr [images 0-5, patches 2-4 of 16 each]: 6 images, 18 patches" ]
+    [ "$(sl-tile --patch 32 --first 4 -n 3 --id 7 --photofield "$photo" "$crop" 2>&1 > t.slr | summary)" = \
+      "sl-tile: sdss-crop-r-002583-2-0136.fits [image 7, patches 4-6 of 64]: 1 images, 3 patches" ]
+    # A shard of patches from a pipe: the records say which.
+    got=$(sl-encode --threshold 0.01 -m "$f/detect.slm" < t.slr 2>&1 > /dev/null | summary)
+    grep -q '^sl-encode: \[image 7, patches 4-6 of 64\]: 3 images, [0-9]* sources$' <<< "$got" ||
+        { echo "$got" >&2; false; }
+    sl-tile -q --patch 32 --first 1 -n 2 "$f/img.slr" | sl-cat --raw --type image > shard.slr
+    got=$(sl-encode --threshold 0.01 -m "$f/detect.slm" < shard.slr 2>&1 > /dev/null | summary)
+    [ "${got%%, 12 patches*}" = "sl-encode: [images 0-5" ] || { echo "$got" >&2; false; }
+    got=$(sl-encode --threshold 0.01 -m "$f/detect.slm" "$f/img.slr" 2>&1 > /dev/null | summary)
+    [ "${got%%, *}" = "sl-encode: img.slr [images 0-5]: 6 images" ] || { echo "$got" >&2; false; }
+    got=$(sl-merge "$f/patches.slr" 2>&1 > /dev/null | summary)
+    [ "${got%% of *}" = "sl-merge: patches.slr: 96 images into 6 catalogs" ] || { echo "$got" >&2; false; }
+}
+
+@test "a progress line on a terminal is redrawn in place and erased before the summary" {
+    command -v script > /dev/null || skip "no script(1) to give the tool a terminal"
+    script -qec "sl-simulate -n 20 -s 3 -o s.slr" /dev/null > tty.txt
+    grep -q $'\r''sl-simulate: seed 3, images 0-19: [0-9]* images' tty.txt
+    grep -q $'\r\033\\[Ksl-simulate: seed 3, images 0-19: 20 images in' tty.txt
+    script -qec "sl-simulate -q -n 20 -s 3 -o s.slr" /dev/null > tty.txt
+    [ ! -s tty.txt ]
+}
+
+@test "sl-simulate --render says when -s is not the seed its input was drawn with" {
+    sl-simulate -q -n 2 -s 3 -o s3.slr
+    run bash -c "sl-simulate -s 3 --render s3.slr 2>&1 > r.slr"
+    ! grep -q "simulated with seed" <<< "$output"
+    cmp <(sl-cat --full --type image r.slr | jq -c .pixels) <(sl-cat --full --type image s3.slr | jq -c .pixels)
+    run bash -c "sl-simulate -s 7 --render s3.slr 2>&1 > r.slr"
+    assert_output_contains "sl-simulate: s3.slr was simulated with seed 3: its images are redrawn bit for bit with -s 3, and with -s 7 the noise differs"
+    run bash -c "sl-simulate -q -s 7 --render s3.slr 2>&1 > r.slr"
+    [ -z "$output" ]
+    run bash -c "sl-simulate -s 7 --render --noiseless s3.slr 2>&1 > r.slr"
+    ! grep -q "simulated with seed" <<< "$output"
 }

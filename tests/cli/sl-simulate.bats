@@ -154,7 +154,7 @@ small="--set width=40 --set height=40 --set density=400"
 @test "a summary on stderr unless -q; read noise leaves the Poisson draws alone" {
     run --separate-stderr sl-simulate -n 2 $small -o s.slr
     assert_status 0
-    [[ "$stderr" =~ ^sl-simulate:\ 2\ images\ in\ [0-9.]+\ s\ real,\ [0-9.]+\ s\ CPU,\ [0-9.]+\ MB\ peak\ memory$ ]]
+    [[ "$stderr" =~ ^sl-simulate:\ seed\ 1,\ images\ 0-1:\ 2\ images\ in\ [0-9.]+\ s\ real,\ [0-9.]+\ s\ CPU,\ [0-9.]+\ MB\ peak\ memory$ ]]
     run --separate-stderr sl-simulate -q -n 2 $small -o s.slr
     [ -z "$stderr" ]
     # With read noise the pixels differ from the Poisson draw by a Gaussian of
