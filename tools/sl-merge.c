@@ -46,8 +46,8 @@ static const char usage[] =
     "\n"
     "Examples:\n"
     "  sl-tile frame.fits | sl-encode -m detect.slm | sl-merge -o catalog.fits\n"
-    "  parallel -j 2 'sl-tile --first {} -n 10 frame.fits | sl-encode -m detect.slm' \\\n"
-    "      ::: 0 10 20 | sl-merge -o catalog.slr\n";
+    "  parallel -j 2 'sl-tile --shard {}/3 frame.fits | sl-encode -m detect.slm' \\\n"
+    "      ::: 1 2 3 | sl-merge -o catalog.slr\n";
 
 enum { FORMAT_RECORDS, FORMAT_FITS, FORMAT_CSV };
 enum { OPT_FITS = 256, OPT_CSV };

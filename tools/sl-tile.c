@@ -43,6 +43,8 @@ static const char usage[] =
     "      --border N        context on each side, pixels [24, or what the models need]\n"
     "      --first K         write patches K, K+1, ... only (row-major order) [0]\n"
     "  -n, --count N         write at most N patches per image; 0 all [0]\n"
+    "      --shard K/N       write the K-th of N equal runs of patches (K from 1), for\n"
+    "                        N jobs on a frame of any size (instead of --first, -n)\n"
     "      --cutout N        N x N cut-outs centred on the sources of --catalog instead\n"
     "      --catalog KEY     truth or estimate [truth]\n"
     "\n"
@@ -77,7 +79,7 @@ static const char usage[] =
 enum {
     OPT_PATCH = 256, OPT_BORDER, OPT_FIRST, OPT_CUTOUT, OPT_CATALOG, OPT_BANDS, OPT_GAIN,
     OPT_PHOTOFIELD, OPT_BACKGROUND, OPT_MESH, OPT_PIXEL_SCALE, OPT_PSFIELD, OPT_PSF,
-    OPT_PSF_FWHM, OPT_ID
+    OPT_PSF_FWHM, OPT_ID, OPT_SHARD
 };
 
 #define DEFAULT_PATCH 256
@@ -87,6 +89,7 @@ static struct {
     const char *models[SL_N_TASKS];
     int n_models;
     long patch, border, first, count, cutout;
+    long shard_k, shard_n; /* --shard K/N; N 0 without it */
     const char *catalog;
     int64_t id;
     sl_frame_opts frame;
@@ -104,6 +107,17 @@ static int on_option(int c, const char *arg)
     case OPT_BORDER: opt.border = sl_cli_long("--border", arg, 0, 4096); break;
     case OPT_FIRST: opt.first = sl_cli_long("--first", arg, 0, 1L << 40); break;
     case 'n': opt.count = sl_cli_long("--count", arg, 0, 1L << 40); break;
+    case OPT_SHARD: {
+        char k[32];
+        const char *slash = strchr(arg, '/');
+        if (!slash || (size_t)(slash - arg) >= sizeof k)
+            sl_usage_error("option --shard: '%s' is not K/N (the K-th of N shards)", arg);
+        memcpy(k, arg, (size_t)(slash - arg));
+        k[slash - arg] = '\0';
+        opt.shard_n = sl_cli_long("--shard", slash + 1, 1, 1L << 30);
+        opt.shard_k = sl_cli_long("--shard", k, 1, opt.shard_n);
+        break;
+    }
     case OPT_CUTOUT: opt.cutout = sl_cli_long("--cutout", arg, 1, 4096); break;
     case OPT_CATALOG: opt.catalog = arg; break;
     case OPT_BANDS: opt.frame.band_names = arg; break;
@@ -277,8 +291,12 @@ static long tile_image(sl_writer *out, const sl_image *img, const psf_source *ps
         pc.side = patch + 2 * border;
         pc.border = border;
     }
-    long last = opt.count ? opt.first + opt.count : count;
+    long first = opt.first, last = opt.count ? opt.first + opt.count : count;
     last = last < count ? last : count;
+    if (opt.shard_n) { /* shard K of N: pieces [(K-1) count / N, K count / N) */
+        first = (long)((opt.shard_k - 1) * (int64_t)count / opt.shard_n);
+        last = (long)(opt.shard_k * (int64_t)count / opt.shard_n);
+    }
     size_t side = (size_t)pc.side;
     size_t floats = side * side * img->n_bands;
     float *buf[2] = {malloc(floats * sizeof *buf[0]),
@@ -299,11 +317,11 @@ static long tile_image(sl_writer *out, const sl_image *img, const psf_source *ps
         snprintf(which, sizeof which, "image %lld", (long long)img->id);
     else
         snprintf(which, sizeof which, "images %lld-%lld", (long long)first_id, (long long)img->id);
-    if (opt.first || opt.count)
+    if (opt.first || opt.count || opt.shard_n)
         sl_cli_label("%s%s[%s, %s %ld-%ld of %d%s]", inputs, inputs[0] ? " " : "", which,
-                     opt.cutout ? "cut-outs" : "patches", opt.first, last - 1, count,
+                     opt.cutout ? "cut-outs" : "patches", first, last - 1, count,
                      images_tiled > 1 ? " each" : "");
-    for (long k = opt.first; k < last; k++) {
+    for (long k = first; k < last; k++) {
         pc.index = (int)k;
         pc.count = count;
         if (opt.cutout) {
@@ -319,13 +337,13 @@ static long tile_image(sl_writer *out, const sl_image *img, const psf_source *ps
         pieces_done++;
         sl_cli_progress(pieces_done, opt.cutout ? "cut-outs" : "patches",
                         progress_in ? sl_cli_inputs_fraction(progress_in, progress_n_in)
-                                    : (double)(k + 1 - opt.first) / (double)(last - opt.first));
+                                    : (double)(k + 1 - first) / (double)(last - first));
     }
     sl_table_free(&tmp);
     free(rows);
     free(buf[0]);
     free(buf[1]);
-    return last > opt.first ? last - opt.first : 0;
+    return last > first ? last - first : 0;
 }
 
 /* The interior side for an image: the requested side, but no bigger than
@@ -367,6 +385,7 @@ int main(int argc, char **argv)
         {"psf", required_argument, NULL, OPT_PSF},
         {"psf-fwhm", required_argument, NULL, OPT_PSF_FWHM},
         {"id", required_argument, NULL, OPT_ID},
+        {"shard", required_argument, NULL, OPT_SHARD},
         {NULL, 0, NULL, 0}};
     sl_frame_opts_init(&opt.frame);
     sl_cli_spec spec = {.tool = "sl-tile", .usage = usage, .short_opts = "m:n:",
@@ -375,6 +394,8 @@ int main(int argc, char **argv)
     sl_cli_parse(&spec, argc, argv);
     if (strcmp(opt.catalog, "truth") != 0 && strcmp(opt.catalog, "estimate") != 0)
         sl_usage_error("--catalog %s: truth or estimate", opt.catalog);
+    if (opt.shard_n && (opt.first || opt.count))
+        sl_usage_error("--shard picks the patches itself: leave out --first and -n");
     if (!!opt.frame.psfield + !!opt.frame.psf_image + (opt.frame.psf_fwhm > 0) > 1)
         sl_usage_error("give at most one of --psfield, --psf and --psf-fwhm");
 
