@@ -217,9 +217,16 @@ static void pack_image(sl_writer *out, const sl_scene *sc, int64_t id, const flo
     sl_cli_record_end(out, &m);
 }
 
+/* With --render --catalog estimate --compare: the record's true catalog,
+ * whose lens systems are circled on the input panel (n 0 when it has none). */
+static sl_catalog truth_marks;
+
 /* The preview of an image, or with an input (--compare) three panels side by
  * side: the input, the rendering and the residual input - rendering + sky,
- * separated by gaps of sky, so that one stretch shows all three. */
+ * separated by gaps of sky, so that one stretch shows all three.  With
+ * --mark-lenses the drawn catalog's lens systems are circled in red on every
+ * panel, and with --compare the true ones (when the drawn catalog is not the
+ * truth) in green on the input. */
 static void write_png(const sl_scene *sc, int64_t id, const float *pixels, const float *input,
                       const sl_catalog *cat)
 {
@@ -246,10 +253,14 @@ static void write_png(const sl_scene *sc, int64_t id, const float *pixels, const
     }
     char path[4096];
     snprintf(path, sizeof path, "%s/image-%06lld.png", opt.png_dir, (long long)id);
-    sl_marker *marks = calloc((size_t)cat->n * panels + 1, sizeof *marks);
+    sl_marker *marks = calloc((size_t)cat->n * panels + (size_t)truth_marks.n + 1, sizeof *marks);
     if (!marks)
         sl_die("out of memory");
     int n = 0;
+    for (int i = 0; opt.mark_lenses && input && i < truth_marks.n; i++)
+        if (truth_marks.src[i].lens)
+            marks[n++] = (sl_marker){truth_marks.src[i].x, truth_marks.src[i].y,
+                                     truth_marks.src[i].theta_e / sc->pixel_scale, {64, 220, 64}};
     for (int i = 0; opt.mark_lenses && i < cat->n; i++)
         for (int p = 0; p < panels && cat->src[i].lens; p++)
             marks[n++] = (sl_marker){cat->src[i].x + p * (w + GAP), cat->src[i].y,
@@ -406,12 +417,18 @@ static long run_render(const sl_scene *configured, sl_writer *out, sl_reader **i
     sl_renderer *renderer = NULL;
     job jb = {0};
     sl_catalog_init(&jb.cat, 1);
+    sl_catalog_init(&truth_marks, 1);
     size_t cap = 0;
     int f = 0;
     while (sl_cli_next_image(in, n_in, &f, out, &rec)) {
         sl_scene_copy(&scene, configured);
         if (sl_image_read(&img, &rec, &err) < 0 || sl_scene_from_image(&scene, &img, &rec, &err) < 0 ||
             sl_catalog_read(&jb.cat, &rec, opt.catalog_key, img.n_bands, &err) < 0)
+            sl_die_err(&err);
+        truth_marks.n = 0;
+        if (opt.compare && opt.mark_lenses && strcmp(opt.catalog_key, "truth") != 0 &&
+            sl_rec_get(&rec, "truth") &&
+            sl_catalog_read(&truth_marks, &rec, "truth", img.n_bands, &err) < 0)
             sl_die_err(&err);
         /* Plans and PSF stamps are remade only when the scene changes. */
         if (!renderer || sl_scene_differs(&scene, &current)) {
@@ -444,6 +461,7 @@ static long run_render(const sl_scene *configured, sl_writer *out, sl_reader **i
     sl_renderer_free(renderer);
     sl_scene_free(&current);
     sl_catalog_free(&jb.cat);
+    sl_catalog_free(&truth_marks);
     free(jb.pixels);
     sl_image_free(&img);
     return n_images;

@@ -193,3 +193,17 @@ small="--set width=40 --set height=40 --set density=400"
     assert_status 2
     assert_output_contains "sl-simulate: --compare goes with --render and --png"
 }
+
+@test "--compare --mark-lenses circles the true lens systems of a reconstruction" {
+    sl-simulate -q -n 0 -s 1 --set lens_prob=1 |
+        sl-train -q -t lens --steps 2 --width 4 --batch 4 --buffer 8 -o lens.slm
+    # Estimates at the true positions, without P(lens): the estimate marks no
+    # lens system, the truth several.
+    sl-simulate -q -n 1 -s 21 --set lens_prob=1 | sl-encode -q --at truth -m lens.slm > e.slr
+    [ "$(sl-cat --full --type image e.slr | jq '([.truth.lens[]] | add > 0) and (.estimate | has("lens") | not)')" = true ]
+    for m in plain marked; do
+        opt=; [ $m = marked ] && opt=--mark-lenses
+        sl-simulate -q --render --catalog estimate --noiseless --compare --png $m $opt -o /dev/null e.slr
+    done
+    ! cmp -s plain/image-000000.png marked/image-000000.png
+}
