@@ -85,7 +85,8 @@ $(OUT)/lens-calibration.txt: $(OUT)/heldout-lenses-est.slr
 # Reconstructions of lens systems with the brighter arcs of the prior (lensed
 # source flux 3000-10000 e-, about three galaxies per image, all of them lens
 # systems): each PNG shows the image, the image drawn from the estimated
-# catalog, and the residual, lens systems circled.
+# catalog, and the residual; true lens systems circled green on the image,
+# estimated ones red on every panel.
 $(OUT)/reconstructions/.done: $(MODELS)
 	@mkdir -p $(@D)
 	$(SIM) -n 6 -s 3000 --set density=7 --set star_prob=0 --set lens_prob=1 \
@@ -118,7 +119,8 @@ report: $(OUT)/calibration.txt $(OUT)/lens-calibration.txt
 	@echo "  calibration.txt            detection, reliability, coverage, accuracy (sl-calibrate(1))"
 	@echo "  lens-calibration.txt       the same for the galaxy and lens factors, at true sources"
 	@echo "  plots/, plots-lens/        SVG figures: reliability, coverage, SBC, TARP, theta_E"
-	@echo "  reconstructions/*.png      image | drawn from the estimate | residual, lens systems circled"
+	@echo "  reconstructions/*.png      panels: image | drawn from the estimate | residual;"
+	@echo "                             true lens systems circled green, estimated ones red"
 	@if [ -f $(OUT)/m2-catalog.fits ]; then \
 	    echo "  m2-catalog.fits            the catalog of the real SDSS frame of M2 (FITS table)"; \
 	else echo "  (no real frame: $(FRAME) not found; set DATA)"; fi

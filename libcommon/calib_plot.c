@@ -73,6 +73,21 @@ static void plot_reliability(plotter *pl, int k)
         sl_svg_legend(&s, eq ? "equal-count bins" : "equal-width bins (bars: calibrated +-2 sd)",
                       palette[eq]);
     }
+    /* With one outcome only (a set of lens systems alone: every P(lens)
+     * should be 1) the diagram and the ECE measure how far the predictions
+     * are from that outcome, not calibration: say so on the figure. */
+    const sl_calib_reliability *all = &r->rel[k];
+    double pos = 0;
+    for (int b = 0; b < all->n_bins; b++)
+        if (all->bin[b].n > 0)
+            pos += (double)all->bin[b].n * all->bin[b].freq;
+    if (all->n > 0 && (pos < 0.5 || pos > (double)all->n - 0.5)) {
+        char note[96];
+        snprintf(note, sizeof note, "Every one of the %ld outcomes is %s: %s", all->n,
+                 pos < 0.5 ? "0" : "1", pos < 0.5 ? "ECE is the mean P," : "ECE is 1 - mean P,");
+        sl_svg_note(&s, note);
+        sl_svg_note(&s, "not a measure of calibration (it needs both outcomes)");
+    }
     snprintf(file, sizeof file, "reliability_%s.svg", sl_calib_binary_names[k]);
     write_plot(pl, &s, file);
 }

@@ -3,6 +3,8 @@
  * boundary so that everything outside sees 0-based numbers. */
 #include "fits.h"
 
+#include "cleanup.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <fitsio.h>
@@ -614,6 +616,7 @@ int sl_fits_write(const char *path, const sl_fits_out *out, sl_err *err)
     close(fd);
     remove(tmp);
 
+    int tracked = sl_cleanup_track(tmp); /* removed if we are killed */
     int status = 0, rc = 0;
     fitsfile *fp = NULL;
     if (fits_create_diskfile(&fp, tmp, &status)) {
@@ -630,6 +633,7 @@ int sl_fits_write(const char *path, const sl_fits_out *out, sl_err *err)
                         strerror(errno));
     if (rc != 0)
         remove(tmp);
+    sl_cleanup_drop(tracked);
     free(tmp);
     return rc;
 }

@@ -239,7 +239,10 @@ int sl_image_check(const sl_record *rec, sl_err *err)
     sl_image_init(&img);
     size_t n;
     int rc = read_header_fields(&img, rec, &n, err);
-    if (rc == 0)
+    /* Without pixels and background map (sl-encode --no-pixels) a record
+     * carries only where the image sits and its catalogs. */
+    int bare = !sl_rec_get(rec, "pixels") && !sl_rec_get(rec, "background_map");
+    if (rc == 0 && !bare)
         rc = sl_rec_f32_check(rec, "pixels", n, err);
     if (rc == 0 && sl_rec_get(rec, "background_map"))
         rc = sl_rec_f32_check(rec, "background_map", n, err);

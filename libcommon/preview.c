@@ -11,6 +11,7 @@
 
 #include <png.h>
 
+#include "cleanup.h"
 #include "output.h"
 
 /* libpng's default limit on PNG width and height (PNG_USER_WIDTH_MAX). */
@@ -321,6 +322,7 @@ static int write_file(const char *path, const preview *p, sl_err *err)
     int fd = sl_output_create(path, &tmp, err);
     if (fd < 0)
         return -1;
+    int tracked = tmp ? sl_cleanup_track(tmp) : -1; /* removed if we are killed */
     png_io io = {.f = fdopen(fd, "wb")};
     if (!io.f) {
         sl_err_set(err, "%s: cannot write: %s", path, strerror(errno));
@@ -349,10 +351,13 @@ static int write_file(const char *path, const preview *p, sl_err *err)
         goto fail;
     }
     int rc = sl_output_commit(fd2, tmp, path, err);
+    sl_cleanup_drop(tracked);
     free(tmp);
     return rc;
 fail:
-    unlink(tmp);
+    if (tmp)
+        unlink(tmp);
+    sl_cleanup_drop(tracked);
     free(tmp);
     return -1;
 }

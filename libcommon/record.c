@@ -1,5 +1,6 @@
 #include "record.h"
 
+#include "cleanup.h"
 #include "output.h"
 
 #include <errno.h>
@@ -25,6 +26,8 @@ typedef struct saved_header {
 struct sl_reader {
     char *name;
     int fd;
+    double size;          /* bytes in the file; 0 when not a regular file */
+    double bytes_read;
     char *buf;            /* bytes read and not yet consumed are buf[start, end) */
     size_t cap, start, end;
     int eof;
@@ -41,6 +44,85 @@ struct sl_reader {
 };
 
 /* ---- Reading -------------------------------------------------------------- */
+
+/* Recognising other files by their first bytes.  A stream begins with a map
+ * (a header of 9 keys is 0x89 then a fixstr key), so none of these magic
+ * numbers can begin one. */
+static const struct {
+    const char *magic;
+    size_t len;
+    int kind;
+} magics[] = {
+    {"SIMPLE  =", 9, SL_KIND_FITS},
+    {"XTENSION=", 9, SL_KIND_FITS},
+    {"\x1f\x8b", 2, SL_KIND_GZIP},
+    {"\x1f\x9d", 2, SL_KIND_COMPRESS},
+    {"BZh", 3, SL_KIND_BZIP2},
+    {"\xfd" "7zXZ\0", 6, SL_KIND_XZ},
+    {"\x28\xb5\x2f\xfd", 4, SL_KIND_ZSTD},
+    {"\x89PNG\r\n\x1a\n", 8, SL_KIND_PNG},
+};
+
+int sl_sniff_kind(const void *data, size_t n)
+{
+    const unsigned char *b = data;
+    for (size_t i = 0; i < sizeof magics / sizeof *magics; i++)
+        if (n >= magics[i].len && memcmp(b, magics[i].magic, magics[i].len) == 0)
+            return magics[i].kind;
+    if (n == 0 || (b[0] >= 0x80 && b[0] <= 0x8f) || b[0] == 0xde || b[0] == 0xdf)
+        return SL_KIND_RECORDS; /* a map: a stream, as far as one byte tells */
+    size_t k = 0, m = n < 256 ? n : 256;
+    while (k < m && (b[k] == ' ' || b[k] == '\t' || b[k] == '\n' || b[k] == '\r'))
+        k++;
+    if (k < m && (b[k] == '{' || b[k] == '['))
+        return SL_KIND_JSON;
+    for (k = 0; k < m; k++)
+        if (b[k] < 0x20 && b[k] != '\t' && b[k] != '\n' && b[k] != '\r')
+            return SL_KIND_UNKNOWN;
+    return b[0] >= 0x80 ? SL_KIND_UNKNOWN : SL_KIND_TEXT; /* UTF-8 beyond the first byte */
+}
+
+const char *sl_kind_hint(int kind)
+{
+    switch (kind) {
+    case SL_KIND_FITS:
+        return "this is a FITS file, not a record stream: convert it with sl-tile";
+    case SL_KIND_GZIP:
+        return "this is a gzip-compressed file, not a record stream: decompress it "
+               "(zcat FILE | ...); sl-tile reads a compressed FITS file as it is";
+    case SL_KIND_COMPRESS:
+        return "this is a compress(1)ed file, not a record stream: decompress it "
+               "(zcat FILE | ...); sl-tile reads a compressed FITS file as it is";
+    case SL_KIND_BZIP2:
+        return "this is a bzip2-compressed file, not a record stream: decompress it "
+               "(bzcat FILE | ...); sl-tile reads a compressed FITS file as it is";
+    case SL_KIND_XZ:
+        return "this is an xz-compressed file, not a record stream: decompress it "
+               "(xzcat FILE | ...)";
+    case SL_KIND_ZSTD:
+        return "this is a zstd-compressed file, not a record stream: decompress it "
+               "(zstdcat FILE | ...)";
+    case SL_KIND_PNG:
+        return "this is a PNG image, not a record stream";
+    case SL_KIND_JSON:
+        return "this is JSON text, not a record stream (sl-cat prints records as JSON; "
+               "the tools read the msgpack stream itself)";
+    case SL_KIND_TEXT:
+        return "this is text, not a record stream";
+    default: return NULL;
+    }
+}
+
+/* After an error in the first record: a message that says what the file is
+ * instead, when its first bytes tell. */
+static void first_record_hint(const sl_reader *r, sl_err *err)
+{
+    if (r->n_headers > 0 || !r->buf)
+        return;
+    const char *hint = sl_kind_hint(sl_sniff_kind(r->buf, r->end));
+    if (hint)
+        sl_err_set(err, "%s: record 1: %s", r->name, hint);
+}
 
 sl_reader *sl_reader_open(const char *path, sl_err *err)
 {
@@ -65,6 +147,8 @@ sl_reader *sl_reader_open(const char *path, sl_err *err)
         return NULL;
     }
     r->fd = fd;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+        r->size = (double)st.st_size;
     msgpack_unpacked_init(&r->unpacked);
     msgpack_unpacked_init(&r->replay);
     return r;
@@ -87,6 +171,13 @@ void sl_reader_close(sl_reader *r)
 }
 
 const char *sl_reader_name(const sl_reader *r) { return r->name; }
+
+int sl_reader_position(const sl_reader *r, double *done, double *size)
+{
+    *done = r->bytes_read - (double)(r->end - r->start);
+    *size = r->size;
+    return r->size > 0 ? 0 : -1;
+}
 void sl_reader_show_framing(sl_reader *r, int show) { r->show_framing = show; }
 
 const char *sl_reader_last_header(const sl_reader *r, size_t *len)
@@ -166,6 +257,7 @@ static int next_object(sl_reader *r, const char **raw, size_t *len, sl_err *err)
         if (n == 0)
             r->eof = 1;
         r->end += (size_t)n;
+        r->bytes_read += (double)n;
     }
 }
 
@@ -310,12 +402,16 @@ int sl_read(sl_reader *r, sl_record *rec, sl_err *err)
             }
             return SL_READ_END;
         }
+        if (rc == SL_READ_ERROR && r->num == 0)
+            first_record_hint(r, err);
         if (rc < 0)
             return rc;
         r->num++;
-        if (fill_record(r, rec, &r->unpacked.data, raw, len, err) < 0)
-            return SL_READ_ERROR;
-        int framing = apply_framing(r, rec, err);
+        int framing = fill_record(r, rec, &r->unpacked.data, raw, len, err);
+        if (framing == 0)
+            framing = apply_framing(r, rec, err);
+        if (framing < 0 && r->num == 1)
+            first_record_hint(r, err);
         if (framing < 0)
             return framing;
         if (!framing || r->show_framing)
@@ -333,11 +429,15 @@ int sl_reader_peek_header(sl_reader *r, sl_err *err)
     int rc = next_object(r, &raw, &len, err);
     if (rc == SL_READ_END)
         return sl_err_set(err, "%s: empty input: no header record", r->name), SL_READ_ERROR;
+    if (rc == SL_READ_ERROR)
+        first_record_hint(r, err);
     if (rc < 0)
         return rc;
     r->num++;
-    if (fill_record(r, &rec, &r->unpacked.data, raw, len, err) < 0)
+    if (fill_record(r, &rec, &r->unpacked.data, raw, len, err) < 0) {
+        first_record_hint(r, err);
         return SL_READ_ERROR;
+    }
     if (strcmp(rec.type, "header") != 0) {
         sl_err_set(err, "%s: record 1: a record of type '%s' outside a segment (expected a header)",
                    r->name, rec.type);
@@ -566,6 +666,7 @@ int sl_rec_f32(const sl_record *rec, const char *key, float *dst, size_t n, sl_e
 struct sl_writer {
     char *path;        /* final name, or "-" */
     char *tmp;         /* temporary name while writing, NULL for stdout */
+    int tmp_handle;    /* tmp's slot in cleanup.h, removed on a signal; -1 none */
     int fd;
     char *buf;
     size_t len;
@@ -619,14 +720,19 @@ sl_writer *sl_writer_open(const char *path, sl_err *err)
 {
     int is_stdout = !path || strcmp(path, "-") == 0;
     sl_writer *w = calloc(1, sizeof *w);
-    if (!w || !(w->buf = malloc(WRITE_BUFFER)) || !(w->path = strdup(is_stdout ? "-" : path)))
+    /* The name is for messages: standard output is named as such. */
+    if (!w || !(w->buf = malloc(WRITE_BUFFER)) ||
+        !(w->path = strdup(is_stdout ? "standard output" : path)))
         goto oom;
+    w->tmp_handle = -1;
     if (is_stdout) {
         w->fd = STDOUT_FILENO;
     } else {
         w->fd = sl_output_create(path, &w->tmp, err);
         if (w->fd < 0)
             goto fail;
+        if (w->tmp)
+            w->tmp_handle = sl_cleanup_track(w->tmp);
     }
     msgpack_packer_init(&w->pk, w, writer_append);
     return w;
@@ -645,6 +751,15 @@ fail:
 const char *sl_writer_name(const sl_writer *w) { return w->path; }
 int sl_writer_pipe_closed(const sl_writer *w) { return w->pipe_closed; }
 int sl_writer_failed(const sl_writer *w) { return w->failed; }
+
+int sl_writer_error(const sl_writer *w, sl_err *err)
+{
+    if (!w->failed)
+        return 0;
+    if (w->pipe_closed)
+        return 1;
+    return sl_err_set(err, "%s: write error: %s", w->path, strerror(w->saved_errno));
+}
 
 /* ---- Maps that count their keys ------------------------------------------- */
 
@@ -944,6 +1059,7 @@ int sl_writer_raw(sl_writer *w, const sl_record *rec, sl_err *err)
 
 static void writer_free(sl_writer *w)
 {
+    sl_cleanup_drop(w->tmp_handle); /* renamed into place or removed by now */
     free(w->buf);
     free(w->path);
     free(w->tmp);

@@ -50,10 +50,34 @@ typedef struct sl_record {
 
 typedef struct sl_reader sl_reader;
 
+/* What a file is, from its first bytes: the readers name it when it is not a
+ * stream ("frame.fits: record 1: this is a FITS file, not a record stream:
+ * convert it with sl-tile"). */
+enum {
+    SL_KIND_RECORDS, /* begins with a map: possibly a stream */
+    SL_KIND_UNKNOWN,
+    SL_KIND_FITS,
+    SL_KIND_GZIP,
+    SL_KIND_COMPRESS,
+    SL_KIND_BZIP2,
+    SL_KIND_XZ,
+    SL_KIND_ZSTD,
+    SL_KIND_PNG,
+    SL_KIND_JSON,
+    SL_KIND_TEXT
+};
+int sl_sniff_kind(const void *data, size_t n);
+/* "this is a FITS file, not a record stream: ...", or NULL for a stream or
+ * an unknown kind. */
+const char *sl_kind_hint(int kind);
+
 /* Opens path ("-" or NULL for standard input).  Nothing is read yet. */
 sl_reader *sl_reader_open(const char *path, sl_err *err);
 void sl_reader_close(sl_reader *r);
 const char *sl_reader_name(const sl_reader *r);
+/* Bytes consumed so far and the file's size, for progress lines; returns -1
+ * (size 0) when the input is not a regular file (a pipe). */
+int sl_reader_position(const sl_reader *r, double *done, double *size);
 
 /* By default sl_read() consumes `header` and `end` records itself and returns
  * only data records; with framing shown it returns them too (sl-cat). */
@@ -198,6 +222,9 @@ void sl_writer_abort(sl_writer *w);
 int sl_writer_pipe_closed(const sl_writer *w);
 /* Non-zero after any write error (then sl_writer_close fails). */
 int sl_writer_failed(const sl_writer *w);
+/* 0 while every write succeeded; 1 once the reader of our pipe went away;
+ * -1 after any other write error, with "NAME: write error: REASON" in err. */
+int sl_writer_error(const sl_writer *w, sl_err *err);
 
 /* Packing helpers for values, and for maps built by hand (test fixtures
  * that write malformed records on purpose); records use sl_map_*. */

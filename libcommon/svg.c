@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cleanup.h"
 #include "output.h"
 #include "vec.h"
 
@@ -229,6 +230,14 @@ void sl_svg_legend(sl_svg *s, const char *label, const char *color)
     s->n_legend++;
 }
 
+void sl_svg_note(sl_svg *s, const char *text)
+{
+    if (s->n_notes == SL_SVG_MAX_NOTES)
+        return;
+    snprintf(s->note[s->n_notes], sizeof s->note[0], "%s", text);
+    s->n_notes++;
+}
+
 const char *sl_svg_text(sl_svg *s)
 {
     if (s->closed)
@@ -241,6 +250,13 @@ const char *sl_svg_text(sl_svg *s)
             s->left + 8, y - 9, s->legend_color[i]);
         put(s, "<text x=\"%.2f\" y=\"%.2f\">", s->left + 22, y);
         put_text(s, s->legend_label[i]);
+        put(s, "</text>\n");
+    }
+    for (int i = 0; i < s->n_notes; i++) {
+        double y = s->bottom - 8 - 15 * (s->n_notes - 1 - i);
+        put(s, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"end\" font-style=\"italic\" "
+               "fill=\"#b03030\">", s->right - 8, y);
+        put_text(s, s->note[i]);
         put(s, "</text>\n");
     }
     put(s, "</svg>\n");
@@ -256,7 +272,10 @@ int sl_svg_write(sl_svg *s, const char *path, sl_err *err)
     sl_textout out;
     if (sl_textout_open(&out, path, err) < 0)
         return -1;
+    int tracked = out.tmp ? sl_cleanup_track(out.tmp) : -1; /* removed if we are killed */
     fputs(text, out.f);
     /* A closed pipe (path "-") is the reader's choice, not an error. */
-    return sl_textout_close(&out, err) < 0 ? -1 : 0;
+    int rc = sl_textout_close(&out, err) < 0 ? -1 : 0;
+    sl_cleanup_drop(tracked);
+    return rc;
 }

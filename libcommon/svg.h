@@ -25,6 +25,7 @@
 #include "err.h"
 
 #define SL_SVG_MAX_LEGEND 16
+#define SL_SVG_MAX_NOTES 4
 #define SL_SVG_MAX_TICKS 32
 
 typedef struct sl_svg {
@@ -38,6 +39,8 @@ typedef struct sl_svg {
     int n_legend;
     char legend_label[SL_SVG_MAX_LEGEND][64];
     char legend_color[SL_SVG_MAX_LEGEND][16];
+    int n_notes;
+    char note[SL_SVG_MAX_NOTES][96];
 } sl_svg;
 
 /* Starts a plot of width x height pixels showing [x0, x1] x [y0, y1]
@@ -68,6 +71,11 @@ void sl_svg_band(sl_svg *s, const double *x, const double *lo, const double *hi,
 /* A legend entry, drawn at the frame's top left by sl_svg_write (at most
  * SL_SVG_MAX_LEGEND; labels are cut at 63 bytes). */
 void sl_svg_legend(sl_svg *s, const char *label, const char *color);
+/* A line of text, in italics, at the frame's bottom right (the notes in the
+ * order given, the last one lowest): what a reader must know to read the
+ * figure, such as a metric that means nothing for this data.  At most
+ * SL_SVG_MAX_NOTES; cut at 95 bytes. */
+void sl_svg_note(sl_svg *s, const char *text);
 
 /* Closes the plot and writes it to path (renamed into place when complete). */
 int sl_svg_write(sl_svg *s, const char *path, sl_err *err);

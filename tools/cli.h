@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "output.h"
 #include "record.h"
 
 enum { SL_EXIT_OK = 0, SL_EXIT_DATA = 1, SL_EXIT_USAGE = 2 };
@@ -29,6 +30,7 @@ typedef struct sl_cli {
     int seed_given;
     int threads;
     int quiet;
+    int progress;  /* --progress: the progress line even when stderr is no terminal */
     char **inputs; /* the operands; "-" when there were none */
     int n_inputs;
     int argc;
@@ -49,6 +51,10 @@ typedef struct sl_cli_spec {
     uint64_t default_seed;
     int reads_input;
 } sl_cli_spec;
+
+/* Called before sl_cli_parse: the tool takes the common --progress (a tool
+ * with its own --progress, as sl-train, does not call it). */
+void sl_cli_takes_progress(void);
 
 /* Parses argv; exits 0 for --help/--version and 2 on a usage error. */
 void sl_cli_parse(const sl_cli_spec *spec, int argc, char **argv);
@@ -78,6 +84,23 @@ sl_writer *sl_cli_output_open(const char *path, const sl_provenance *prov, sl_re
 /* Writes the end record, puts the file in place and unregisters it.  Dies
  * on error. */
 void sl_cli_output_close(sl_writer *w, sl_reader *const *in, size_t n_in);
+/* After writing to w: ends quietly when the reader of our pipe went away, dies
+ * with "tool: NAME: write error: REASON" after any other write error. */
+void sl_cli_check_output(const sl_writer *w);
+/* Closes standard output (text written with stdio): dies with "tool:
+ * standard output: write error: REASON" on error (a full disk), ends quietly
+ * on a closed pipe. */
+void sl_cli_close_stdout(void);
+/* A text output (path NULL or "-": standard output) whose temporary file is
+ * removed if the tool dies or is killed; dies on error.  Close ends quietly on
+ * a closed pipe and dies on a write error.  One at a time. */
+void sl_cli_textout_open(sl_textout *t, const char *path);
+void sl_cli_textout_close(sl_textout *t);
+/* Dies at once ("tool: PATH: cannot write: REASON") unless an output file
+ * can be created at path (standard output and devices always can): creates
+ * and removes the temporary file its writer will use.  For tools that work
+ * long before they write (sl-train, sl-merge), so a bad -o fails first. */
+void sl_cli_output_writable(const char *path);
 /* Ends a data record begun with sl_writer_begin(); dies when a map in it
  * broke its promised key count (a bug, reported as such). */
 void sl_cli_record_end(sl_writer *w, sl_map *rec);
@@ -95,8 +118,33 @@ void sl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), n
 /* A closed output pipe: end quietly, successfully, dropping the output. */
 void sl_exit_pipe_closed(void) __attribute__((noreturn));
 /* At the end of a run, unless -q: "tool: <what> in 1.23 s real, 2.10 s CPU,
- * 45.6 MB peak memory" on stderr (like minimap2's closing line). */
+ * 45.6 MB peak memory" on stderr (like minimap2's closing line), or with a
+ * label "tool: <label>: <what> in ...". */
 void sl_cli_summary(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- Labels and progress ---------------------------------------------------
+ * The label says which input or shard the summary and the progress line are
+ * about ("sl-encode: frame-r.slr [image 0, patches 12-23 of 48]: ..."), so
+ * that the lines of jobs run side by side (GNU parallel) tell themselves
+ * apart.  Empty by default. */
+void sl_cli_label(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The operands as a label: "a.slr", "a.slr b.slr", "a.slr and 3 more"
+ * (without directories); "" for standard input alone. */
+const char *sl_cli_inputs_label(void);
+/* How far through the inputs the readers are, 0 to 1, by bytes; -1 when one
+ * of them is a pipe. */
+double sl_cli_inputs_fraction(sl_reader *const *in, int n);
+/* Whether a progress line is shown: stderr is a terminal or --progress was
+ * given, and not -q. */
+int sl_cli_progress_on(void);
+/* The progress line "tool: <label>: 120 images, 45.6/s, 35%, ETA 0m12s"
+ * (the percentage and ETA when fraction, 0 to 1, is known; else give -1),
+ * at most four times a second: on a terminal one line redrawn in place, else
+ * a line a second.  Call it as often as convenient. */
+void sl_cli_progress(long done, const char *unit, double fraction);
+/* Erases a progress line from the terminal (the summary and the error
+ * messages do it themselves). */
+void sl_cli_progress_clear(void);
 /* "tool: message" on stderr unless -q. */
 void sl_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

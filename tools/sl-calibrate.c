@@ -156,19 +156,17 @@ static void read_inputs(sl_reader **in)
 /* The report as JSON: the same map as the record. */
 static void write_json(const msgpack_sbuffer *sb, int to_stdout)
 {
-    sl_err err;
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
     if (msgpack_unpack_next(&u, sb->data, sb->size, NULL) != MSGPACK_UNPACK_SUCCESS)
         sl_die("internal error: the report does not unpack");
     sl_textout t;
-    if (sl_textout_open(&t, json, &err) < 0)
-        sl_die_err(&err);
+    sl_cli_textout_open(&t, json);
     sl_json_write(t.f, &u.data, 1);
     fputc('\n', t.f);
     msgpack_unpacked_destroy(&u);
-    if (!to_stdout && sl_textout_close(&t, &err) < 0)
-        sl_die_err(&err);
+    if (!to_stdout)
+        sl_cli_textout_close(&t);
 }
 
 static void write_outputs(sl_writer *w, sl_reader **in, int out_stdout, int json_stdout)
@@ -226,6 +224,7 @@ int main(int argc, char **argv)
     run.opt.seed = sl_cli_state.seed;
 
     sl_err err;
+    sl_cli_output_writable(json); /* written at the end: fail before the work */
     sl_reader **in = sl_cli_open_inputs(out != NULL);
     sl_writer *w = out ? sl_cli_output_open(out, NULL, in, (size_t)sl_cli_state.n_inputs) : NULL;
     read_inputs(in);
@@ -235,11 +234,8 @@ int main(int argc, char **argv)
         sl_die_err(&err);
     write_outputs(w, in, out_stdout, json_stdout);
     sl_cli_close_inputs(in);
-    if (!out_stdout) { /* the writer closed it otherwise */
-        sl_textout t = {.f = stdout};
-        if (sl_textout_close(&t, &err) < 0)
-            sl_die_err(&err);
-    }
+    if (!out_stdout) /* the writer closed it otherwise */
+        sl_cli_close_stdout();
     sl_cli_summary("%ld records, %ld true sources, %ld estimates, %d parameters", run.images,
                    run.n_true, run.n_est, run.n_params);
     sl_calib_run_free(&run);

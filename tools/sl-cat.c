@@ -135,9 +135,8 @@ int main(int argc, char **argv)
     sl_textout text = {0};
     if (opt.mode == MODE_RAW)
         w = sl_cli_output_open(sl_cli_state.output, NULL, in, (size_t)n);
-    else if (sl_textout_open(&text, sl_cli_state.output, &err) < 0) {
-        sl_die_err(&err);
-    }
+    else
+        sl_cli_textout_open(&text, sl_cli_state.output);
 
     type_count *counts = NULL;
     size_t n_counts = 0;
@@ -152,8 +151,7 @@ int main(int argc, char **argv)
             } else if (opt.mode == MODE_RAW) {
                 if (sl_writer_raw(w, &rec, &err) < 0)
                     sl_die_err(&err);
-                if (sl_writer_pipe_closed(w))
-                    sl_exit_pipe_closed();
+                sl_cli_check_output(w);
             } else {
                 sl_json_write(text.f, &rec.root, opt.full);
                 putc('\n', text.f);
@@ -171,10 +169,10 @@ done:
         fprintf(text.f, "%s\t%ld\n", counts[i].type, counts[i].n);
     free(counts);
 
-    int rc = w ? sl_writer_close(w, in, (size_t)n, &err) : sl_textout_close(&text, &err);
-    sl_cli_register_writer(NULL);
+    if (w)
+        sl_cli_output_close(w, in, (size_t)n);
+    else
+        sl_cli_textout_close(&text);
     sl_cli_close_inputs(in);
-    if (rc < 0)
-        sl_die_err(&err);
     return SL_EXIT_OK;
 }

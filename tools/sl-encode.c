@@ -39,7 +39,9 @@ static const char usage[] =
     "      --no-pixels       drop pixels and background_map from the output records\n"
     "  -o, --output FILE     write FILE instead of standard output\n"
     "  -j, --threads INT     threads; the result does not depend on it [1]\n"
-    "  -q, --quiet           no notes and no summary\n"
+    "      --progress        a progress line (images, rate, ETA) on stderr even when it\n"
+    "                        is not a terminal (on a terminal it is always shown)\n"
+    "  -q, --quiet           no notes, no progress and no summary\n"
     "  -h, --help            this text\n"
     "      --version         the version\n"
     "\n"
@@ -209,6 +211,51 @@ static sl_writer *open_output(sl_encoder *enc, sl_reader **in, int n_in)
     return sl_cli_output_open(sl_cli_state.output, &prov, in, (size_t)n_in);
 }
 
+/* Which images or patches a run saw, for the label of its summary and
+ * progress lines ("frame-r.slr [image 0, patches 12-23 of 48]"): shards run
+ * side by side tell their lines apart. */
+typedef struct shard {
+    long n;
+    int64_t id_lo, id_hi;      /* ids of whole images, parents of patches */
+    int patch_lo, patch_hi, patches, n_patches, one_parent;
+} shard;
+
+static void shard_add(shard *s, const sl_image *img)
+{
+    int64_t id = img->is_patch ? img->parent : img->id;
+    if (s->n == 0) {
+        s->id_lo = s->id_hi = id;
+        s->patch_lo = s->patch_hi = img->patch;
+        s->one_parent = 1;
+    }
+    s->one_parent &= id == s->id_lo;
+    s->id_lo = id < s->id_lo ? id : s->id_lo;
+    s->id_hi = id > s->id_hi ? id : s->id_hi;
+    if (img->is_patch) {
+        s->n_patches++;
+        s->patches = img->patches;
+        s->patch_lo = img->patch < s->patch_lo ? img->patch : s->patch_lo;
+        s->patch_hi = img->patch > s->patch_hi ? img->patch : s->patch_hi;
+    }
+    s->n++;
+    char what[160];
+    if (s->n_patches && s->n_patches == s->n && s->one_parent && s->patch_lo == s->patch_hi)
+        snprintf(what, sizeof what, "image %lld, patch %d of %d", (long long)s->id_lo,
+                 s->patch_lo, s->patches);
+    else if (s->n_patches && s->n_patches == s->n && s->one_parent)
+        snprintf(what, sizeof what, "image %lld, patches %d-%d of %d", (long long)s->id_lo,
+                 s->patch_lo, s->patch_hi, s->patches);
+    else if (s->n_patches)
+        snprintf(what, sizeof what, "images %lld-%lld, %d patches", (long long)s->id_lo,
+                 (long long)s->id_hi, s->n_patches);
+    else if (s->id_lo == s->id_hi)
+        snprintf(what, sizeof what, "image %lld", (long long)s->id_lo);
+    else
+        snprintf(what, sizeof what, "images %lld-%lld", (long long)s->id_lo, (long long)s->id_hi);
+    const char *inputs = sl_cli_inputs_label();
+    sl_cli_label("%s%s[%s]", inputs, inputs[0] ? " " : "", what);
+}
+
 int main(int argc, char **argv)
 {
     static const struct option long_opts[] = {
@@ -225,6 +272,7 @@ int main(int argc, char **argv)
     sl_cli_spec spec = {.tool = "sl-encode", .usage = usage, .short_opts = "m:",
                         .long_opts = long_opts, .on_option = on_option, .default_seed = 1,
                         .reads_input = 1};
+    sl_cli_takes_progress();
     sl_cli_parse(&spec, argc, argv);
     if (opt.n_models == 0)
         sl_usage_error("no model: give one or more with -m");
@@ -247,11 +295,15 @@ int main(int argc, char **argv)
         sl_usage_error("%s", err.msg);
     if (sl_encoder_set_samples(enc, (int)opt.samples, sl_cli_state.seed, &err) < 0)
         sl_die_err(&err);
-    sl_catalog *samples = calloc((size_t)opt.samples + 1, sizeof *samples);
+    /* Static: memory still reachable when sl_die() exits from deep inside. */
+    static sl_catalog *samples;
+    samples = calloc((size_t)opt.samples + 1, sizeof *samples);
     if (!samples)
         sl_die("out of memory");
 
     int n_in = sl_cli_state.n_inputs, f = 0;
+    sl_cli_label("%s", sl_cli_inputs_label());
+    shard seen = {0};
     sl_reader **in = sl_cli_open_inputs(1);
     sl_writer *out = open_output(enc, in, n_in);
 
@@ -273,13 +325,12 @@ int main(int argc, char **argv)
         if (sl_encode_image(enc, &img, opt.at ? &at : NULL, &est, samples, &n_nan, &err) < 0)
             sl_die("%s: record %ld: %s", rec.file, rec.num, err.msg);
         write_estimate(out, &rec, &est, samples);
-        if (sl_writer_pipe_closed(out))
-            sl_exit_pipe_closed();
-        if (sl_writer_failed(out))
-            sl_die("%s: write error", sl_writer_name(out));
+        sl_cli_check_output(out);
         n_images++;
         n_sources += est.n;
         n_nan_total += n_nan;
+        shard_add(&seen, &img);
+        sl_cli_progress(n_images, "images", sl_cli_inputs_fraction(in, n_in));
     }
     sl_cli_output_close(out, in, (size_t)n_in);
     sl_cli_close_inputs(in);

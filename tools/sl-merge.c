@@ -39,7 +39,9 @@ static const char usage[] =
     "  -k, --key KEY       the table to merge [estimate]\n"
     "      --regions FILE  also a ds9 region file of the lens candidates (P(lens) >\n"
     "                      0.5): circles of radius theta_E labelled with P(lens)\n"
-    "  -q, --quiet         no summary on standard error\n"
+    "      --progress      a progress line (records, rate, ETA) on stderr even when it\n"
+    "                      is not a terminal (on a terminal it is always shown)\n"
+    "  -q, --quiet         no progress and no summary on standard error\n"
     "  -h, --help          this text\n"
     "      --version       the version\n"
     "\n"
@@ -48,8 +50,8 @@ static const char usage[] =
     "\n"
     "Examples:\n"
     "  sl-tile frame.fits | sl-encode -m detect.slm | sl-merge -o catalog.fits\n"
-    "  parallel -j 2 'sl-tile --first {} -n 10 frame.fits | sl-encode -m detect.slm' \\\n"
-    "      ::: 0 10 20 | sl-merge -o catalog.slr\n";
+    "  parallel -j 2 'sl-tile --shard {}/3 frame.fits | sl-encode -m detect.slm' \\\n"
+    "      ::: 1 2 3 | sl-merge -o catalog.slr\n";
 
 enum { FORMAT_RECORDS, FORMAT_FITS, FORMAT_CSV };
 enum { OPT_FITS = 256, OPT_CSV, OPT_REGIONS };
@@ -672,17 +674,10 @@ static void write_table(void)
             sl_die_err(&err);
     } else {
         sl_textout text;
-        if (sl_textout_open(&text, sl_cli_state.output, &err) < 0)
-            sl_die_err(&err);
-        if (sl_table_write_csv(text.f, &out[0], &err) < 0) {
-            sl_textout_abort(&text);
-            sl_die_err(&err);
-        }
-        int rc = sl_textout_close(&text, &err);
-        if (rc < 0)
-            sl_die_err(&err);
-        if (rc > 0)
-            sl_exit_pipe_closed();
+        sl_cli_textout_open(&text, sl_cli_state.output);
+        if (sl_table_write_csv(text.f, &out[0], &err) < 0)
+            sl_die_err(&err); /* the temporary file goes with it */
+        sl_cli_textout_close(&text);
     }
     free(est_ids);
     free(truth_ids);
@@ -718,6 +713,7 @@ int main(int argc, char **argv)
                                           {"key", required_argument, NULL, 'k'},
                                           {NULL, 0, NULL, 0}};
     const sl_cli_spec spec = {"sl-merge", usage, "k:", longs, on_option, 0, 1};
+    sl_cli_takes_progress();
     sl_cli_parse(&spec, argc, argv);
     pick_format();
     if (opt.regions && !strcmp(opt.regions, "-") &&
@@ -728,11 +724,14 @@ int main(int argc, char **argv)
     int n = sl_cli_state.n_inputs;
     /* Static: memory still reachable when sl_die() exits from deep inside. */
     static sl_reader **in;
+    sl_cli_label("%s", sl_cli_inputs_label());
     in = sl_cli_open_inputs(opt.format != FORMAT_CSV);
     sl_writer *w = NULL;
     if (opt.format == FORMAT_RECORDS)
         w = sl_cli_output_open(sl_cli_state.output, NULL, in, (size_t)n);
-    else if (opt.format == FORMAT_FITS)
+    else /* a table is written when every input is read: fail before that */
+        sl_cli_output_writable(sl_cli_state.output);
+    if (opt.format == FORMAT_FITS)
         read_provenance(n > 0 ? in[0] : NULL);
 
     sl_image img;
@@ -740,9 +739,11 @@ int main(int argc, char **argv)
     sl_image_init(&img);
     sl_table_init(&scratch);
     sl_record rec;
+    long n_read = 0;
     for (int i = 0; i < n; i++) {
         int rc;
         while ((rc = sl_read(in[i], &rec, &err)) >= 0) {
+            sl_cli_progress(++n_read, "records", sl_cli_inputs_fraction(in, n));
             if (strcmp(rec.type, "image") == 0) {
                 add_image(&rec, &img, &scratch);
             } else if (strcmp(rec.type, "catalog") == 0) {

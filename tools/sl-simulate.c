@@ -57,7 +57,9 @@ static const char usage[] =
     "                       image, the rendering and the residual (input - rendering\n"
     "                       + sky), on one stretch\n"
     "      --noiseless      write the expected image (sky included), no noise\n"
-    "  -q, --quiet          no summary (images, time, memory) on stderr at the end\n"
+    "      --progress       a progress line (images, rate, ETA) on stderr even when it\n"
+    "                       is not a terminal (on a terminal it is always shown)\n"
+    "  -q, --quiet          no progress and no summary (images, time, memory) on stderr\n"
     "  -h, --help           this text\n"
     "      --version        the version\n"
     "\n"
@@ -234,9 +236,16 @@ static void pack_image(sl_writer *out, const sl_scene *sc, int64_t id, const flo
     sl_cli_record_end(out, &m);
 }
 
+/* With --render --catalog estimate --compare: the record's true catalog,
+ * whose lens systems are circled on the input panel (n 0 when it has none). */
+static sl_catalog truth_marks;
+
 /* The preview of an image, or with an input (--compare) three panels side by
  * side: the input, the rendering and the residual input - rendering + sky,
- * separated by gaps of sky, so that one stretch shows all three. */
+ * separated by gaps of sky, so that one stretch shows all three.  With
+ * --mark-lenses the drawn catalog's lens systems are circled in red on every
+ * panel, and with --compare the true ones (when the drawn catalog is not the
+ * truth) in green on the input. */
 static void write_png(const sl_scene *sc, int64_t id, const float *pixels, const float *input,
                       const sl_catalog *cat)
 {
@@ -263,10 +272,14 @@ static void write_png(const sl_scene *sc, int64_t id, const float *pixels, const
     }
     char path[4096];
     snprintf(path, sizeof path, "%s/image-%06lld.png", opt.png_dir, (long long)id);
-    sl_marker *marks = calloc((size_t)cat->n * panels + 1, sizeof *marks);
+    sl_marker *marks = calloc((size_t)cat->n * panels + (size_t)truth_marks.n + 1, sizeof *marks);
     if (!marks)
         sl_die("out of memory");
     int n = 0;
+    for (int i = 0; opt.mark_lenses && input && i < truth_marks.n; i++)
+        if (truth_marks.src[i].lens)
+            marks[n++] = (sl_marker){truth_marks.src[i].x, truth_marks.src[i].y,
+                                     truth_marks.src[i].theta_e / sc->pixel_scale, {64, 220, 64}};
     for (int i = 0; opt.mark_lenses && i < cat->n; i++)
         for (int p = 0; p < panels && cat->src[i].lens; p++)
             marks[n++] = (sl_marker){cat->src[i].x + p * (w + GAP), cat->src[i].y,
@@ -364,6 +377,46 @@ static void ensure_dir(const char *dir)
 
 /* ---- --render: draw the catalogs of image records ------------------------ */
 
+/* The seed sl-simulate drew the images of a header's stream with: the last
+ * sl-simulate in its provenance (the header itself included); -1 if none. */
+static int64_t simulated_seed(const msgpack_object *hdr)
+{
+    int64_t seed = -1;
+    const msgpack_object *prov = sl_obj_get(hdr, "provenance");
+    for (uint32_t i = 0; prov && prov->type == MSGPACK_OBJECT_ARRAY && i <= prov->via.array.size;
+         i++) {
+        const msgpack_object *h = i < prov->via.array.size ? &prov->via.array.ptr[i] : hdr;
+        const msgpack_object *s = sl_obj_get(h, "seed");
+        if (sl_obj_is_str(sl_obj_get(h, "tool"), "sl-simulate") && s &&
+            s->type == MSGPACK_OBJECT_POSITIVE_INTEGER && s->via.u64 <= INT64_MAX)
+            seed = (int64_t)s->via.u64;
+    }
+    return seed;
+}
+
+/* Redrawing the truth gives the same images only with the seed they were
+ * drawn with: say so when -s differs (before the output takes the headers). */
+static void check_render_seed(sl_reader **in, int n_in)
+{
+    if (opt.noiseless || strcmp(opt.catalog_key, "truth") != 0)
+        return;
+    for (int i = 0; i < n_in; i++) {
+        size_t len;
+        const char *raw = sl_reader_last_header(in[i], &len);
+        msgpack_unpacked u;
+        msgpack_unpacked_init(&u);
+        if (raw && msgpack_unpack_next(&u, raw, len, NULL) == MSGPACK_UNPACK_SUCCESS) {
+            int64_t seed = simulated_seed(&u.data);
+            if (seed >= 0 && (uint64_t)seed != sl_cli_state.seed)
+                sl_note("%s was simulated with seed %lld: its images are redrawn bit for bit "
+                        "with -s %lld, and with -s %llu the noise differs",
+                        sl_reader_name(in[i]), (long long)seed, (long long)seed,
+                        (unsigned long long)sl_cli_state.seed);
+        }
+        msgpack_unpacked_destroy(&u);
+    }
+}
+
 /* Writes the input record with its pixels replaced by the rendering: every
  * other key (truth, estimate, patch origin, unknown keys) passes through. */
 static void pack_rendered(sl_writer *out, const sl_record *rec, const float *pixels, size_t n)
@@ -388,12 +441,18 @@ static long run_render(const sl_scene *configured, sl_writer *out, sl_reader **i
     sl_renderer *renderer = NULL;
     job jb = {0};
     sl_catalog_init(&jb.cat, 1);
+    sl_catalog_init(&truth_marks, 1);
     size_t cap = 0;
     int f = 0;
     while (sl_cli_next_image(in, n_in, &f, out, &rec)) {
         sl_scene_copy(&scene, configured);
         if (sl_image_read(&img, &rec, &err) < 0 || sl_scene_from_image(&scene, &img, &rec, &err) < 0 ||
             sl_catalog_read(&jb.cat, &rec, opt.catalog_key, img.n_bands, &err) < 0)
+            sl_die_err(&err);
+        truth_marks.n = 0;
+        if (opt.compare && opt.mark_lenses && strcmp(opt.catalog_key, "truth") != 0 &&
+            sl_rec_get(&rec, "truth") &&
+            sl_catalog_read(&truth_marks, &rec, "truth", img.n_bands, &err) < 0)
             sl_die_err(&err);
         /* Plans and PSF stamps are remade only when the scene changes. */
         if (!renderer || sl_scene_differs(&scene, &current)) {
@@ -417,15 +476,16 @@ static long run_render(const sl_scene *configured, sl_writer *out, sl_reader **i
         if (draw_image(&w, &jb, 0) < 0)
             sl_die("%s: record %ld: %s", rec.file, rec.num, jb.err.msg);
         pack_rendered(out, &rec, jb.pixels, n);
-        if (sl_writer_pipe_closed(out))
-            sl_exit_pipe_closed();
+        sl_cli_check_output(out);
         emit_side_outputs(&current, &jb, img.id, opt.compare ? img.pixels : NULL);
         sl_scene_free(&scene);
         n_images++;
+        sl_cli_progress(n_images, "images", sl_cli_inputs_fraction(in, n_in));
     }
     sl_renderer_free(renderer);
     sl_scene_free(&current);
     sl_catalog_free(&jb.cat);
+    sl_catalog_free(&truth_marks);
     free(jb.pixels);
     sl_image_free(&img);
     return n_images;
@@ -457,10 +517,7 @@ static void emit(sl_writer *out, const sl_scene *sc, job *jb, int64_t id)
     if (jb->failed)
         sl_die_err(&jb->err);
     pack_image(out, sc, id, jb->pixels, &jb->cat, opt.catalog_key);
-    if (sl_writer_pipe_closed(out))
-        sl_exit_pipe_closed();
-    if (sl_writer_failed(out))
-        sl_die("%s: write error", sl_writer_name(out));
+    sl_cli_check_output(out);
     emit_side_outputs(sc, jb, id, NULL);
 }
 
@@ -486,6 +543,7 @@ int main(int argc, char **argv)
         {"noiseless", no_argument, NULL, OPT_NOISELESS},
         {NULL, 0, NULL, 0}};
     const sl_cli_spec spec = {"sl-simulate", usage, "n:p:b:c:", longs, on_option, 1, 0};
+    sl_cli_takes_progress();
     sl_cli_parse(&spec, argc, argv);
     if (!opt.render && sl_cli_state.n_inputs > 0)
         sl_usage_error("input files are read only with --render");
@@ -511,7 +569,8 @@ int main(int argc, char **argv)
         else
             sl_config_write(cfg, stdout);
         sl_config_free(cfg);
-        return fclose(stdout) == 0 ? 0 : 1;
+        sl_cli_close_stdout();
+        return SL_EXIT_OK;
     }
     sl_err err;
     sl_prior prior;
@@ -556,7 +615,17 @@ int main(int argc, char **argv)
     prov.config_values = values;
 
     int n_in = opt.render ? sl_cli_state.n_inputs : 0;
+    /* Which shard: the summary and progress lines of parallel jobs differ. */
+    if (opt.render)
+        sl_cli_label("%s", sl_cli_inputs_label());
+    else if (opt.count)
+        sl_cli_label("seed %llu, images %ld-%ld", (unsigned long long)sl_cli_state.seed,
+                     opt.first, opt.first + opt.count - 1);
+    else
+        sl_cli_label("seed %llu, images %ld on", (unsigned long long)sl_cli_state.seed, opt.first);
     sl_reader **in = sl_cli_open_inputs(1);
+    if (opt.render)
+        check_render_seed(in, n_in);
     sl_writer *out = sl_cli_output_open(sl_cli_state.output, &prov, in, (size_t)n_in);
     long n_images = opt.render ? run_render(&scene, out, in, n_in) : 0;
 
@@ -571,6 +640,7 @@ int main(int argc, char **argv)
             emit(out, &scene, &jobs[i], (int64_t)jobs[i].index);
         next += (uint64_t)n;
         n_images += n;
+        sl_cli_progress(n_images, "images", opt.count ? (double)n_images / (double)opt.count : -1);
     }
 
     sl_cli_output_close(out, in, (size_t)n_in);

@@ -16,10 +16,12 @@
  * With --cutout N: N x N stamps centred on the sources of a catalog.
  *
  * Memory: the parent image, plus one patch. */
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "encode.h"
@@ -41,6 +43,8 @@ static const char usage[] =
     "      --border N        context on each side, pixels [24, or what the models need]\n"
     "      --first K         write patches K, K+1, ... only (row-major order) [0]\n"
     "  -n, --count N         write at most N patches per image; 0 all [0]\n"
+    "      --shard K/N       write the K-th of N equal runs of patches (K from 1), for\n"
+    "                        N jobs on a frame of any size (instead of --first, -n)\n"
     "      --cutout N        N x N cut-outs centred on the sources of --catalog instead\n"
     "      --catalog KEY     truth or estimate [truth]\n"
     "\n"
@@ -59,7 +63,9 @@ static const char usage[] =
     "      --id N            the image's id [0]\n"
     "\n"
     "  -o, --output FILE     write FILE instead of standard output\n"
-    "  -q, --quiet           no notes and no summary\n"
+    "      --progress        a progress line (pieces, rate, ETA) on stderr even when it\n"
+    "                        is not a terminal (on a terminal it is always shown)\n"
+    "  -q, --quiet           no notes, no progress and no summary\n"
     "  -h, --help            this text\n"
     "      --version         the version\n"
     "\n"
@@ -73,7 +79,7 @@ static const char usage[] =
 enum {
     OPT_PATCH = 256, OPT_BORDER, OPT_FIRST, OPT_CUTOUT, OPT_CATALOG, OPT_BANDS, OPT_GAIN,
     OPT_PHOTOFIELD, OPT_BACKGROUND, OPT_MESH, OPT_PIXEL_SCALE, OPT_PSFIELD, OPT_PSF,
-    OPT_PSF_FWHM, OPT_ID
+    OPT_PSF_FWHM, OPT_ID, OPT_SHARD
 };
 
 #define DEFAULT_PATCH 256
@@ -83,6 +89,7 @@ static struct {
     const char *models[SL_N_TASKS];
     int n_models;
     long patch, border, first, count, cutout;
+    long shard_k, shard_n; /* --shard K/N; N 0 without it */
     const char *catalog;
     int64_t id;
     sl_frame_opts frame;
@@ -100,6 +107,17 @@ static int on_option(int c, const char *arg)
     case OPT_BORDER: opt.border = sl_cli_long("--border", arg, 0, 4096); break;
     case OPT_FIRST: opt.first = sl_cli_long("--first", arg, 0, 1L << 40); break;
     case 'n': opt.count = sl_cli_long("--count", arg, 0, 1L << 40); break;
+    case OPT_SHARD: {
+        char k[32];
+        const char *slash = strchr(arg, '/');
+        if (!slash || (size_t)(slash - arg) >= sizeof k)
+            sl_usage_error("option --shard: '%s' is not K/N (the K-th of N shards)", arg);
+        memcpy(k, arg, (size_t)(slash - arg));
+        k[slash - arg] = '\0';
+        opt.shard_n = sl_cli_long("--shard", slash + 1, 1, 1L << 30);
+        opt.shard_k = sl_cli_long("--shard", k, 1, opt.shard_n);
+        break;
+    }
     case OPT_CUTOUT: opt.cutout = sl_cli_long("--cutout", arg, 1, 4096); break;
     case OPT_CATALOG: opt.catalog = arg; break;
     case OPT_BANDS: opt.frame.band_names = arg; break;
@@ -117,10 +135,27 @@ static int on_option(int c, const char *arg)
     return 0;
 }
 
-/* A FITS operand: by its name (cfitsio's extended syntax included). */
+/* Compressed with gzip, bzip2 or compress (by its first bytes). */
+static int is_compressed(const char *path)
+{
+    unsigned char head[16];
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, head, sizeof head);
+    close(fd);
+    int kind = sl_sniff_kind(head, n > 0 ? (size_t)n : 0);
+    return kind == SL_KIND_GZIP || kind == SL_KIND_BZIP2 || kind == SL_KIND_COMPRESS;
+}
+
+/* A FITS operand: by its name (cfitsio's extended syntax included), or by
+ * its first bytes.  cfitsio undoes gzip, bzip2 and compress as it reads (a
+ * frame.fits.bz2 as SDSS serves it); a compressed file whose name does not
+ * say FITS is left to the record reader, which says what it is. */
 static int is_fits_name(const char *path)
 {
-    static const char *const ends[] = {".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fz"};
+    static const char *const ends[] = {".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fz",
+                                       ".fits.bz2", ".fit.bz2", ".fits.Z"};
     if (strchr(path, '['))
         return 1;
     size_t len = strlen(path);
@@ -129,7 +164,15 @@ static int is_fits_name(const char *path)
         if (len > n && strcmp(path + len - n, ends[i]) == 0)
             return 1;
     }
-    return 0;
+    unsigned char head[16];
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return 0; /* the record reader says why */
+    ssize_t n = read(fd, head, sizeof head);
+    close(fd);
+    if (sl_sniff_kind(head, n > 0 ? (size_t)n : 0) == SL_KIND_FITS)
+        return 1;
+    return is_compressed(path) && (strstr(path, ".fit") || strstr(path, ".fts"));
 }
 
 /* The PSF of a patch: the parent record's own `psf` value, or PSFs loaded
@@ -217,11 +260,15 @@ static void write_piece(sl_writer *out, const sl_image *img, const psf_source *p
     if (cats->has_estimate)
         pack_piece_table(&m, "estimate", &cats->estimate, pc, tmp, rows);
     sl_cli_record_end(out, &m);
-    if (sl_writer_pipe_closed(out))
-        sl_exit_pipe_closed();
-    if (sl_writer_failed(out))
-        sl_die("%s: write error", sl_writer_name(out));
+    sl_cli_check_output(out);
 }
+
+/* For the progress line: pieces written, and the record inputs (NULL for
+ * FITS, where the fraction is that of the image's pieces). */
+static long pieces_done, images_tiled;
+static int64_t first_id;
+static sl_reader **progress_in;
+static int progress_n_in;
 
 /* Cuts one parent image; returns the number of pieces written. */
 static long tile_image(sl_writer *out, const sl_image *img, const psf_source *psf,
@@ -244,8 +291,12 @@ static long tile_image(sl_writer *out, const sl_image *img, const psf_source *ps
         pc.side = patch + 2 * border;
         pc.border = border;
     }
-    long last = opt.count ? opt.first + opt.count : count;
+    long first = opt.first, last = opt.count ? opt.first + opt.count : count;
     last = last < count ? last : count;
+    if (opt.shard_n) { /* shard K of N: pieces [(K-1) count / N, K count / N) */
+        first = (long)((opt.shard_k - 1) * (int64_t)count / opt.shard_n);
+        last = (long)(opt.shard_k * (int64_t)count / opt.shard_n);
+    }
     size_t side = (size_t)pc.side;
     size_t floats = side * side * img->n_bands;
     float *buf[2] = {malloc(floats * sizeof *buf[0]),
@@ -257,7 +308,20 @@ static long tile_image(sl_writer *out, const sl_image *img, const psf_source *ps
         sl_die("out of memory for a %d x %d piece", pc.side, pc.side);
     sl_table tmp;
     sl_table_init(&tmp);
-    for (long k = opt.first; k < last; k++) {
+    /* A shard says which pieces it cut: parallel jobs' lines differ. */
+    const char *inputs = sl_cli_inputs_label();
+    if (images_tiled++ == 0)
+        first_id = img->id;
+    char which[64];
+    if (first_id == img->id)
+        snprintf(which, sizeof which, "image %lld", (long long)img->id);
+    else
+        snprintf(which, sizeof which, "images %lld-%lld", (long long)first_id, (long long)img->id);
+    if (opt.first || opt.count || opt.shard_n)
+        sl_cli_label("%s%s[%s, %s %ld-%ld of %d%s]", inputs, inputs[0] ? " " : "", which,
+                     opt.cutout ? "cut-outs" : "patches", first, last - 1, count,
+                     images_tiled > 1 ? " each" : "");
+    for (long k = first; k < last; k++) {
         pc.index = (int)k;
         pc.count = count;
         if (opt.cutout) {
@@ -270,12 +334,16 @@ static long tile_image(sl_writer *out, const sl_image *img, const psf_source *ps
             pc.y0 = (int)(k / nx) * patch - border;
         }
         write_piece(out, img, psf, cats, &pc, buf, &tmp, rows);
+        pieces_done++;
+        sl_cli_progress(pieces_done, opt.cutout ? "cut-outs" : "patches",
+                        progress_in ? sl_cli_inputs_fraction(progress_in, progress_n_in)
+                                    : (double)(k + 1 - first) / (double)(last - first));
     }
     sl_table_free(&tmp);
     free(rows);
     free(buf[0]);
     free(buf[1]);
-    return last > opt.first ? last - opt.first : 0;
+    return last > first ? last - first : 0;
 }
 
 /* The interior side for an image: the requested side, but no bigger than
@@ -317,13 +385,17 @@ int main(int argc, char **argv)
         {"psf", required_argument, NULL, OPT_PSF},
         {"psf-fwhm", required_argument, NULL, OPT_PSF_FWHM},
         {"id", required_argument, NULL, OPT_ID},
+        {"shard", required_argument, NULL, OPT_SHARD},
         {NULL, 0, NULL, 0}};
     sl_frame_opts_init(&opt.frame);
     sl_cli_spec spec = {.tool = "sl-tile", .usage = usage, .short_opts = "m:n:",
                         .long_opts = long_opts, .on_option = on_option, .reads_input = 1};
+    sl_cli_takes_progress();
     sl_cli_parse(&spec, argc, argv);
     if (strcmp(opt.catalog, "truth") != 0 && strcmp(opt.catalog, "estimate") != 0)
         sl_usage_error("--catalog %s: truth or estimate", opt.catalog);
+    if (opt.shard_n && (opt.first || opt.count))
+        sl_usage_error("--shard picks the patches itself: leave out --first and -n");
     if (!!opt.frame.psfield + !!opt.frame.psf_image + (opt.frame.psf_fwhm > 0) > 1)
         sl_usage_error("give at most one of --psfield, --psf and --psf-fwhm");
 
@@ -357,6 +429,9 @@ int main(int argc, char **argv)
 
     int n_in = n_fits ? 0 : sl_cli_state.n_inputs, f = 0;
     sl_reader **in = n_fits ? NULL : sl_cli_open_inputs(1);
+    progress_in = in;
+    progress_n_in = n_in;
+    sl_cli_label("%s", sl_cli_inputs_label());
     sl_writer *out = sl_cli_output_open(sl_cli_state.output, NULL, in, (size_t)n_in);
 
     sl_image img;

@@ -120,6 +120,24 @@ json() { sl-calibrate -q --json - "$@"; }
     [ "$(sl-calibrate -q -o - c.slr | sl-cat --count | head -2 | tail -1)" = "$(printf 'report\t1')" ]
 }
 
+@test "a reliability diagram of a set with one outcome only says that its ECE is no measure of calibration" {
+    mkcalib -n 40 -s 6 > c.slr
+    sl-calibrate -q --plots figs c.slr > /dev/null
+    ! grep -q "not a measure of calibration" figs/reliability_source.svg
+    ! grep -q "not a measure of calibration" figs/reliability_lens.svg
+    # Every galaxy a lens system, P(lens) measured at the true positions: the
+    # lens diagram has the outcome 1 only.
+    sl-simulate -q -n 0 -s 1 --set lens_prob=1 |
+        sl-train -q -t lens-detect --steps 3 --width 4 --batch 4 --buffer 8 --tile 4 \
+            --border 8 --patch-tiles 4 -o ld.slm
+    sl-simulate -q -n 4 -s 21 --set lens_prob=1 | sl-encode -q --at truth -m ld.slm > l.slr
+    sl-calibrate -q --plots lfigs l.slr > /dev/null
+    n=$(json l.slr | jq .binary.lens.equal_width.n)
+    [ "$n" -gt 10 ]
+    grep -q ">Every one of the $n outcomes is 1: ECE is 1 - mean P,<" lfigs/reliability_lens.svg
+    grep -q ">not a measure of calibration (it needs both outcomes)<" lfigs/reliability_lens.svg
+}
+
 @test "sharpness: a posterior equal to the prior has width ratio 1 and R2 0; an informative one is narrower" {
     mkcalib -n 200 -s 7 --prior --snr > p.slr
     json p.slr > p.json

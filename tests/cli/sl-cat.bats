@@ -233,7 +233,11 @@ load helpers
     printf 'hello world\n' > e.slr
     run sl-cat --check e.slr
     assert_status 1
-    [ "$output" = "sl-cat: e.slr: record 1: expected a map, got integer" ]
+    [ "$output" = "sl-cat: e.slr: record 1: this is text, not a record stream" ]
+    printf '\x07\x01' > f.slr
+    run sl-cat --check f.slr
+    assert_status 1
+    [ "$output" = "sl-cat: f.slr: record 1: expected a map, got integer" ]
 }
 
 @test "--check reports each bad file, -q silences it, status 1" {

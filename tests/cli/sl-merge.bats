@@ -45,7 +45,7 @@ catalogs() { sl-cat --full --type catalog "$@"; }
     mkpatches > p.slr
     run --separate-stderr sl-merge p.slr
     assert_status 0
-    [[ "$stderr" == "sl-merge: 6 images into 1 catalogs of 13 sources in "* ]]
+    [[ "$stderr" == "sl-merge: p.slr: 6 images into 1 catalogs of 13 sources in "* ]]
     [ "$(sl-merge -q p.slr | catalogs | jq -c 'has("truth")')" = false ]
 }
 

@@ -154,7 +154,7 @@ small="--set width=40 --set height=40 --set density=400"
 @test "a summary on stderr unless -q; read noise leaves the Poisson draws alone" {
     run --separate-stderr sl-simulate -n 2 $small -o s.slr
     assert_status 0
-    [[ "$stderr" =~ ^sl-simulate:\ 2\ images\ in\ [0-9.]+\ s\ real,\ [0-9.]+\ s\ CPU,\ [0-9.]+\ MB\ peak\ memory$ ]]
+    [[ "$stderr" =~ ^sl-simulate:\ seed\ 1,\ images\ 0-1:\ 2\ images\ in\ [0-9.]+\ s\ real,\ [0-9.]+\ s\ CPU,\ [0-9.]+\ MB\ peak\ memory$ ]]
     run --separate-stderr sl-simulate -q -n 2 $small -o s.slr
     [ -z "$stderr" ]
     # With read noise the pixels differ from the Poisson draw by a Gaussian of
@@ -192,4 +192,18 @@ small="--set width=40 --set height=40 --set density=400"
     run sl-simulate --png cmp --compare -n 1
     assert_status 2
     assert_output_contains "sl-simulate: --compare goes with --render and --png"
+}
+
+@test "--compare --mark-lenses circles the true lens systems of a reconstruction" {
+    sl-simulate -q -n 0 -s 1 --set lens_prob=1 |
+        sl-train -q -t lens --steps 2 --width 4 --batch 4 --buffer 8 -o lens.slm
+    # Estimates at the true positions, without P(lens): the estimate marks no
+    # lens system, the truth several.
+    sl-simulate -q -n 1 -s 21 --set lens_prob=1 | sl-encode -q --at truth -m lens.slm > e.slr
+    [ "$(sl-cat --full --type image e.slr | jq '([.truth.lens[]] | add > 0) and (.estimate | has("lens") | not)')" = true ]
+    for m in plain marked; do
+        opt=; [ $m = marked ] && opt=--mark-lenses
+        sl-simulate -q --render --catalog estimate --noiseless --compare --png $m $opt -o /dev/null e.slr
+    done
+    ! cmp -s plain/image-000000.png marked/image-000000.png
 }

@@ -69,6 +69,27 @@ partition_ok() {
     [ "$(wc -l < all.json)" -eq 16 ]
 }
 
+@test "--shard K/N: N jobs cut every patch once, whatever the image's size" {
+    for size in "128 128" "150 90" "20 20"; do
+        set -- $size
+        sl-simulate -q -n 2 -s 6 --set width=$1 --set height=$2 -o img.slr
+        sl-tile -q --patch 32 img.slr | sl-cat --type image > all.json
+        for n in 1 3 7 40; do
+            for k in $(seq $n); do sl-tile -q --patch 32 --shard $k/$n img.slr; done |
+                sl-cat --type image | jq -c . > shards.json
+            # Image by image, the shards' patches in order are the whole's.
+            cmp <(jq -c . all.json | sort) <(sort shards.json)
+        done
+    done
+    run sl-tile --shard 0/3 img.slr
+    assert_status 2
+    run sl-tile --shard 2 img.slr
+    assert_status 2
+    assert_output_contains "is not K/N"
+    run sl-tile --shard 1/2 --first 3 img.slr
+    assert_status 2
+}
+
 @test "-m takes the border and grid from the models" {
     sl-simulate -q -n 4 -s 7 -o img.slr
     sl-train -q -t detect --steps 1 --width 4 --batch 4 --tile 4 --border 12 --patch-tiles 4 -o d.slm img.slr

@@ -140,6 +140,28 @@ static void test_copy_except(void)
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* Files that are not streams are recognised by their first bytes; a stream's
+ * header (a map of 9 keys, then a fixstr key) is never mistaken for one. */
+static void test_sniff(void)
+{
+    CHECK(sl_sniff_kind("SIMPLE  =                    T", 30) == SL_KIND_FITS);
+    CHECK(sl_sniff_kind("\x1f\x8b\x08\x00", 4) == SL_KIND_GZIP);
+    CHECK(sl_sniff_kind("BZh91AY&SY", 10) == SL_KIND_BZIP2);
+    CHECK(sl_sniff_kind("\xfd" "7zXZ\0\0", 8) == SL_KIND_XZ);
+    CHECK(sl_sniff_kind("\x28\xb5\x2f\xfd\0", 5) == SL_KIND_ZSTD);
+    CHECK(sl_sniff_kind("\x89PNG\r\n\x1a\n\0", 9) == SL_KIND_PNG);
+    CHECK(sl_sniff_kind("  {\"type\":\"header\"}\n", 21) == SL_KIND_JSON);
+    CHECK(sl_sniff_kind("id,x,y\n1,2,3\n", 13) == SL_KIND_TEXT);
+    CHECK(sl_sniff_kind("\x89\xa4type\xa6header", 13) == SL_KIND_RECORDS);
+    CHECK(sl_sniff_kind("\xde\x00\x10", 3) == SL_KIND_RECORDS);
+    CHECK(sl_sniff_kind("", 0) == SL_KIND_RECORDS);
+    CHECK(sl_sniff_kind("\x01\x02", 2) == SL_KIND_UNKNOWN);
+    CHECK(sl_sniff_kind("SIMPLE", 6) == SL_KIND_TEXT); /* too short to tell */
+    CHECK(sl_kind_hint(SL_KIND_RECORDS) == NULL);
+    CHECK(sl_kind_hint(SL_KIND_UNKNOWN) == NULL);
+    CHECK(strstr(sl_kind_hint(SL_KIND_FITS), "sl-tile") != NULL);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir))
@@ -148,6 +170,7 @@ int main(void)
     RUN(test_miscount_refused);
     RUN(test_nested_miscount);
     RUN(test_copy_except);
+    RUN(test_sniff);
     char cmd[96];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)

@@ -57,6 +57,7 @@ static void test_plot(void)
     sl_svg_bars(&s, edges, h, 2, "#123456");
     sl_svg_band(&s, edges, lo, hi, 1, "#999999", 0.3);
     sl_svg_legend(&s, "series <1>", "#ff0000");
+    sl_svg_note(&s, "first & only <note>");
     const char *text = sl_svg_text(&s);
     CHECK(text != NULL);
     if (!text)
@@ -67,6 +68,8 @@ static void test_plot(void)
     CHECK(count(text, "a&lt;b &amp; &quot;c&quot;") == 2);
     CHECK(strstr(text, ">x label<") && strstr(text, ">y label<"));
     CHECK(strstr(text, "series &lt;1&gt;"));
+    /* The note: escaped, italic, right-aligned at the frame's bottom. */
+    CHECK(strstr(text, "font-style=\"italic\"") && strstr(text, ">first &amp; only &lt;note&gt;<"));
     /* The NaN breaks the line in two; points skip it. */
     CHECK(count(text, "<polyline") == 2);
     CHECK(count(text, "stroke-dasharray") == 2);
