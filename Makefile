@@ -100,6 +100,38 @@ cli: $(TOOLS) $(FIXTURES)
 bench: $(TOOLS) $(FIXTURES) $(BENCHES)
 	@for b in bench/*.sh; do $(TEST_ENV) PATH="$(CURDIR)/$(O)/bench:$$PATH" sh $$b || exit 1; done
 
+# libFuzzer harnesses (tests/fuzz/README.md), built with clang, ASan and UBSan
+# apart from the other builds; seeds from the tests' fixtures.
+FO          := build/fuzz
+FUZZ_CC     := clang
+FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS := -O1 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread $(FUZZ_SAN) \
+               -fsanitize=fuzzer-no-link -DSL_VERSION='"$(VERSION)"' -Ilibcommon \
+               $(shell pkg-config --cflags $(PKGS))
+FUZZ_NAMES  := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZERS     := $(FUZZ_NAMES:%=$(FO)/fuzz_%)
+SECONDS     ?= 60
+
+$(FO)/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(FO)/libcommon.a: $(LIB_SRC:%.c=$(FO)/%.o)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(FO)/fuzz_%: $(FO)/tests/fuzz/fuzz_%.o $(FO)/libcommon.a
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -pthread -o $@ $^ $(LDLIBS)
+
+-include $(LIB_SRC:%.c=$(FO)/%.d) $(FUZZ_NAMES:%=$(FO)/tests/fuzz/fuzz_%.d)
+
+.PHONY: fuzz fuzzers
+fuzzers: $(FUZZERS)
+# SECONDS per harness, one after another; HARNESSES=... for some of them.
+fuzz: $(FUZZERS) $(TOOLS) $(FIXTURES)
+	sh tests/fuzz/seeds.sh $(CURDIR)/$(O)/bin $(CURDIR)/$(O)/tests $(CURDIR)/$(FO)/seeds
+	sh tests/fuzz/run.sh $(FO) $(SECONDS) $(HARNESSES)
+
 demo: $(TOOLS)
 	$(MAKE) --no-print-directory -f examples/demo.mk BIN=$(O)/bin OUT=demo-out TRAIN=$(TRAIN)
 

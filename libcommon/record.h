@@ -59,6 +59,10 @@ const char *sl_reader_name(const sl_reader *r);
  * only data records; with framing shown it returns them too (sl-cat). */
 void sl_reader_show_framing(sl_reader *r, int show);
 
+/* Reads at most n bytes per read() (0: as much as fits), so that tests and
+ * fuzzers see records arrive piecemeal from a file as from a pipe. */
+void sl_reader_max_read(sl_reader *r, size_t n);
+
 __attribute__((warn_unused_result))
 int sl_read(sl_reader *r, sl_record *rec, sl_err *err);
 

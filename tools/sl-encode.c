@@ -129,7 +129,10 @@ int main(int argc, char **argv)
         sl_encoder_set_gated(enc, 0);
     if (sl_encoder_set_samples(enc, (int)opt.samples, sl_cli_state.seed, &err) < 0)
         sl_die_err(&err);
-    sl_catalog *samples = calloc((size_t)opt.samples + 1, sizeof *samples);
+    /* Static, so that it stays reachable when a later error exits (no leak
+     * report from LeakSanitizer about it). */
+    static sl_catalog *samples;
+    samples = calloc((size_t)opt.samples + 1, sizeof *samples);
     if (!samples)
         sl_die("out of memory");
 

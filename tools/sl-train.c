@@ -551,9 +551,11 @@ int main(int argc, char **argv)
     model_of_feed = m;
     /* Start the feeder over, from the first image (already read) onwards. */
     sl_catalog_init(&f.truth, t->n_bands);
-    if (!sl_rec_get(&rec, "truth") || sl_catalog_read(&f.truth, &rec, "truth", t->n_bands, &err) < 0)
-        sl_die("%s: record %ld: key 'truth': missing or malformed: training needs images with "
-               "their truth (from sl-simulate)", rec.file, rec.num);
+    if (!sl_rec_get(&rec, "truth"))
+        sl_die("%s: record %ld: key 'truth': missing: training needs images with their truth "
+               "(from sl-simulate)", rec.file, rec.num);
+    if (sl_catalog_read(&f.truth, &rec, "truth", t->n_bands, &err) < 0)
+        sl_die_err(&err);
     if (sl_task_extract(t, &f.img, &f.truth, &f.pending, &err) < 0)
         sl_die("%s: record %ld: %s", rec.file, rec.num, err.msg);
     f.images = 1;

@@ -64,7 +64,7 @@ model_json() { sl-cat --full --type model "$1" | jq -c 'del(.history)'; }
     # mkstream's plain truth lacks the columns a catalog needs (y, galaxy).
     run sl-train -q $det --steps 2 -o m.slm notruth.slr
     assert_status 1
-    [ "$output" = "sl-train: notruth.slr: record 2: key 'truth': missing or malformed: training needs images with their truth (from sl-simulate)" ]
+    [ "$output" = "sl-train: notruth.slr: record 2: key 'truth.y': missing" ]
     mkstream -n 3 nan-pixel > nan.slr
     run sl-train -q $det --steps 20 -o m.slm nan.slr
     assert_status 1
