@@ -132,6 +132,37 @@ fuzz: $(FUZZERS) $(TOOLS) $(FIXTURES)
 	sh tests/fuzz/seeds.sh $(CURDIR)/$(O)/bin $(CURDIR)/$(O)/tests $(CURDIR)/$(FO)/seeds
 	sh tests/fuzz/run.sh $(FO) $(SECONDS) $(HARNESSES)
 
+# Failure injection (tests/faults/README.md): every tool linked with wrappers
+# that make the k-th read, write, fclose, rename, malloc or fopen fail, built
+# with ASan and UBSan; tests/faults/faults.bats runs a small pipeline of each
+# tool for every k.
+FB         := build/faults
+FAULT_SAN  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+FAULT_WRAP := -Wl,--wrap=read,--wrap=write,--wrap=fclose,--wrap=rename,--wrap=malloc \
+              -Wl,--wrap=calloc,--wrap=realloc,--wrap=fopen
+FAULT_CFLAGS := -O1 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread $(FAULT_SAN) \
+                -DSL_VERSION='"$(VERSION)"' -Ilibcommon -Itools $(shell pkg-config --cflags $(PKGS))
+FAULT_TOOLS := $(TOOL_SRC:tools/%.c=$(FB)/bin/%)
+
+$(FB)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(FAULT_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(FB)/libcommon.a: $(LIB_SRC:%.c=$(FB)/%.o)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(FB)/bin/%: $(FB)/tools/%.o $(FB)/tools/cli.o $(FB)/libcommon.a $(FB)/tests/faults/inject.o
+	@mkdir -p $(@D)
+	$(CC) $(FAULT_SAN) $(FAULT_WRAP) -pthread -o $@ $< $(FB)/tools/cli.o $(FB)/libcommon.a \
+	    $(FB)/tests/faults/inject.o $(LDLIBS)
+
+-include $(LIB_SRC:%.c=$(FB)/%.d) $(TOOL_SRC:%.c=$(FB)/%.d) $(FB)/tools/cli.d
+
+.PHONY: faults
+faults: $(FAULT_TOOLS) $(TOOLS) $(FIXTURES)
+	$(TEST_ENV) SL_FAULT_BIN=$(CURDIR)/$(FB)/bin bats tests/faults/faults.bats
+
 demo: $(TOOLS)
 	$(MAKE) --no-print-directory -f examples/demo.mk BIN=$(O)/bin OUT=demo-out TRAIN=$(TRAIN)
 

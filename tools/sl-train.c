@@ -521,7 +521,9 @@ int main(int argc, char **argv)
     trainer tr = {.best_step = -1, .best_val = INFINITY, .loss_avg = NAN};
     size_t hlen;
     const char *hraw = sl_reader_last_header(in[0], &hlen);
-    if (hraw && (tr.prior_config = malloc(hlen))) {
+    if (hraw) { /* the prior goes into the model: without it the model would differ */
+        if (!(tr.prior_config = malloc(hlen)))
+            sl_die("out of memory");
         memcpy(tr.prior_config, hraw, hlen);
         tr.prior_len = hlen;
     }

@@ -54,7 +54,7 @@ static void decode(const sl_record *rec)
             int ok = sl_catalog_read(&cat, rec, k ? "estimate" : "truth", img.n_bands, &err) == 0;
             /* sl-simulate --render: the catalog drawn on the image's scene
              * (small ones only, to keep the fuzzer fast). */
-            if (ok && have_scene && cat.n <= 4 && (size_t)img.width * img.height <= 48 * 48) {
+            if (ok && have_scene && cat.n <= 3 && (size_t)img.width * img.height <= 16 * 16) {
                 sl_renderer *rd = sl_renderer_new(&sc, &err);
                 float *out = malloc((size_t)img.width * img.height * img.n_bands * sizeof *out);
                 if (rd && out && sl_render_expected(rd, &cat, out, &err) == 0)

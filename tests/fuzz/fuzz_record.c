@@ -63,10 +63,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    /* The first byte: bytes per read() (1 to 128: records arrive in pieces)
-     * and whether framing records are shown. */
-    size_t chunk = 1 + (data[0] & 0x7f);
-    int framing = data[0] >> 7;
+    /* The first byte: bytes per read() (1 to 32768, powers of 2 plus the
+     * high bits: records arrive in pieces) and whether framing records are
+     * shown. */
+    size_t chunk = ((size_t)1 << (data[0] & 15)) + (data[0] >> 5);
+    int framing = data[0] >> 4 & 1;
     fuzz_file f = fuzz_file_make(data + 1, size - 1);
     if (!f.path[0])
         return 0;
