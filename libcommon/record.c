@@ -223,7 +223,7 @@ static int scan_object(msgpack_scan *sc, const unsigned char *p, size_t avail,
             sc->pos += hl;
             continue;
         }
-        if (payload > SL_RECORD_MAX_BYTES - sc->pos)
+        if (sc->pos > SL_RECORD_MAX_BYTES || payload > SL_RECORD_MAX_BYTES - sc->pos)
             return sl_err_set(err, "%s: record %ld: a %s at byte %zu declares %llu bytes: more "
                               "than a record of at most %zu bytes can hold", r->name, r->num + 1,
                               b >= 0xc4 && b <= 0xc6 ? "bin" : b >= 0xc7 && b <= 0xc9 ? "ext"
