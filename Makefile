@@ -100,6 +100,69 @@ cli: $(TOOLS) $(FIXTURES)
 bench: $(TOOLS) $(FIXTURES) $(BENCHES)
 	@for b in bench/*.sh; do $(TEST_ENV) PATH="$(CURDIR)/$(O)/bench:$$PATH" sh $$b || exit 1; done
 
+# libFuzzer harnesses (tests/fuzz/README.md), built with clang, ASan and UBSan
+# apart from the other builds; seeds from the tests' fixtures.
+FO          := build/fuzz
+FUZZ_CC     := clang
+FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS := -O1 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread $(FUZZ_SAN) \
+               -fsanitize=fuzzer-no-link -DSL_VERSION='"$(VERSION)"' -Ilibcommon \
+               $(shell pkg-config --cflags $(PKGS))
+FUZZ_NAMES  := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZERS     := $(FUZZ_NAMES:%=$(FO)/fuzz_%)
+SECONDS     ?= 60
+
+$(FO)/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(FO)/libcommon.a: $(LIB_SRC:%.c=$(FO)/%.o)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(FO)/fuzz_%: $(FO)/tests/fuzz/fuzz_%.o $(FO)/libcommon.a
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -pthread -o $@ $^ $(LDLIBS)
+
+-include $(LIB_SRC:%.c=$(FO)/%.d) $(FUZZ_NAMES:%=$(FO)/tests/fuzz/fuzz_%.d)
+
+.PHONY: fuzz fuzzers
+fuzzers: $(FUZZERS)
+# SECONDS per harness, one after another; HARNESSES=... for some of them.
+fuzz: $(FUZZERS) $(TOOLS) $(FIXTURES)
+	sh tests/fuzz/seeds.sh $(CURDIR)/$(O)/bin $(CURDIR)/$(O)/tests $(CURDIR)/$(FO)/seeds
+	sh tests/fuzz/run.sh $(FO) $(SECONDS) $(HARNESSES)
+
+# Failure injection (tests/faults/README.md): every tool linked with wrappers
+# that make the k-th read, write, fclose, rename, malloc or fopen fail, built
+# with ASan and UBSan; tests/faults/faults.bats runs a small pipeline of each
+# tool for every k.
+FB         := build/faults
+FAULT_SAN  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+FAULT_WRAP := -Wl,--wrap=read,--wrap=write,--wrap=fclose,--wrap=rename,--wrap=malloc \
+              -Wl,--wrap=calloc,--wrap=realloc,--wrap=fopen
+FAULT_CFLAGS := -O1 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread $(FAULT_SAN) \
+                -DSL_VERSION='"$(VERSION)"' -Ilibcommon -Itools $(shell pkg-config --cflags $(PKGS))
+FAULT_TOOLS := $(TOOL_SRC:tools/%.c=$(FB)/bin/%)
+
+$(FB)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(FAULT_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(FB)/libcommon.a: $(LIB_SRC:%.c=$(FB)/%.o)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(FB)/bin/%: $(FB)/tools/%.o $(FB)/tools/cli.o $(FB)/libcommon.a $(FB)/tests/faults/inject.o
+	@mkdir -p $(@D)
+	$(CC) $(FAULT_SAN) $(FAULT_WRAP) -pthread -o $@ $< $(FB)/tools/cli.o $(FB)/libcommon.a \
+	    $(FB)/tests/faults/inject.o $(LDLIBS)
+
+-include $(LIB_SRC:%.c=$(FB)/%.d) $(TOOL_SRC:%.c=$(FB)/%.d) $(FB)/tools/cli.d
+
+.PHONY: faults
+faults: $(FAULT_TOOLS) $(TOOLS) $(FIXTURES)
+	$(TEST_ENV) SL_FAULT_BIN=$(CURDIR)/$(FB)/bin bats tests/faults/faults.bats
+
 demo: $(TOOLS)
 	$(MAKE) --no-print-directory -f examples/demo.mk BIN=$(O)/bin OUT=demo-out TRAIN=$(TRAIN)
 

@@ -110,7 +110,8 @@ static int measure_sharpness(sl_calib_param *p, sl_err *err)
     double *buf = malloc((3 * n + 1) * sizeof *buf);
     if (!buf)
         return sl_err_set(err, "out of memory");
-    memcpy(buf, p->truth.a, n * sizeof *buf);
+    if (n > 0) /* truth.a is NULL when no value was kept: memcpy(_, NULL, 0) is undefined */
+        memcpy(buf, p->truth.a, n * sizeof *buf);
     p->prior_width = sl_calib_quantile(buf, (long)n, 0.95) - sl_calib_quantile(buf, (long)n, 0.05);
     p->has_snr = 0;
     for (size_t i = 0; i < n; i++)

@@ -141,6 +141,21 @@ int sl_catalog_read(sl_catalog *c, const sl_record *rec, const char *key, int n_
     snprintf(path, sizeof path, "%s.n", key);
     if (sl_rec_int(rec, path, 0, 10000000, &n, err) < 0)
         return -1;
+    /* Every column's length is checked before anything is allocated, so that
+     * memory follows what the record holds, not the n it declares. */
+    for (size_t k = 0; k < N_COLUMNS; k++) {
+        const column *col = &columns[k];
+        snprintf(path, sizeof path, "%s.%s", key, col->name);
+        if (!sl_rec_get(rec, path)) {
+            /* Optional columns: x, y, galaxy and flux are what every catalog has. */
+            if (k < 4)
+                return sl_rec_fail(rec, path, err, "missing");
+            continue;
+        }
+        size_t len = col->kind == COL_BANDS ? (size_t)n * n_bands : (size_t)n;
+        if (sl_rec_f32_check(rec, path, len, err) < 0)
+            return -1;
+    }
     c->n = 0;
     c->n_bands = n_bands;
     for (int64_t i = 0; i < n; i++)
@@ -152,19 +167,23 @@ int sl_catalog_read(sl_catalog *c, const sl_record *rec, const char *key, int n_
     for (size_t k = 0; k < N_COLUMNS; k++) {
         const column *col = &columns[k];
         snprintf(path, sizeof path, "%s.%s", key, col->name);
-        if (!sl_rec_get(rec, path)) {
-            /* Optional columns: x, y, galaxy and flux are what every catalog has. */
-            if (k < 4) {
-                free(buf);
-                return sl_rec_fail(rec, path, err, "missing");
-            }
+        if (!sl_rec_get(rec, path))
             continue;
-        }
         size_t len = col->kind == COL_BANDS ? (size_t)n * n_bands : (size_t)n;
         if (sl_rec_f32(rec, path, buf, len, err) < 0) {
             free(buf);
             return -1;
         }
+        /* Positions are converted to pixel indices downstream: NaN or a value
+         * beyond SL_MAX_POSITION is an error here, not undefined behaviour there. */
+        for (int64_t i = 0; k < 2 && i < n; i++)
+            if (!(fabsf(buf[i]) <= SL_MAX_POSITION)) {
+                sl_rec_fail(rec, path, err, "source %lld: %g is not a position (finite, at most "
+                            "%g pixels from the origin)", (long long)i, (double)buf[i],
+                            SL_MAX_POSITION);
+                free(buf);
+                return -1;
+            }
         for (int64_t i = 0; i < n; i++) {
             char *base = (char *)&c->src[i] + col->offset;
             if (col->kind == COL_INT)

@@ -724,6 +724,12 @@ int sl_config_validate(const sl_config *c, sl_err *err)
         return -1;
     for (size_t i = 0; i < c->n; i++) {
         const cfg_entry *e = &c->e[i];
+        /* File names are read by cfitsio, which would fetch a URL. */
+        size_t len = strlen(e->key->name);
+        if (e->key->type == SL_CFG_STR && len > 5 && !strcmp(e->key->name + len - 5, "_file") &&
+            e->v.str && e->v.str[0] && strstr(e->v.str[0], "://"))
+            return sl_err_set(err, "%s: key '%s': '%s' is a URL: only local files are read",
+                              e->source, e->key->name, e->v.str[0]);
         if (!e->key->per_band)
             continue;
         if (!bands)

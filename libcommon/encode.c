@@ -40,6 +40,9 @@ struct sl_encoder {
     int columns_ready;
     float *input; /* one batch of network inputs */
     size_t input_cap;
+    /* Where each model came from, for messages about it. */
+    char model_file[SL_N_TASKS][256];
+    long model_record[SL_N_TASKS];
 };
 
 sl_encoder *sl_encoder_new(int max_batch, int threads, double threshold, int at_catalog,
@@ -151,7 +154,25 @@ int sl_encoder_add_model(sl_encoder *e, const sl_record *rec, sl_err *err)
     }
     e->model[kind] = m;
     e->have[kind] = 1;
+    snprintf(e->model_file[kind], sizeof e->model_file[kind], "%s", rec->file);
+    e->model_record[kind] = rec->num;
     return read_train_rate(e, kind, rec, err);
+}
+
+/* A network's outputs for a batch must be finite: weights that are finite
+ * but huge (or a broken model) give inf and NaN, which would pass through the
+ * families as garbage estimates. */
+static int check_outputs(const sl_encoder *e, sl_task_kind kind, const sl_image *img,
+                         const float *out, size_t n, sl_err *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(out[i]))
+            return sl_err_set(err, "%s: record %ld: key 'params': the %s network gives a "
+                              "non-finite output (%g, output %zu of a batch) on image %lld: "
+                              "its weights are unusable", e->model_file[kind],
+                              e->model_record[kind], sl_task_name(kind), (double)out[i], i,
+                              (long long)img->id);
+    return 0;
 }
 
 int sl_encoder_border(const sl_encoder *e)
@@ -490,6 +511,8 @@ static int detect(sl_encoder *e, sl_task_kind kind, const sl_image *img, const f
                       in + (size_t)k * in_size);
         }
         const float *out = sl_nn_forward(m->net, in, batch, 0);
+        if (check_outputs(e, kind, img, out, (size_t)batch * t->n_outputs * g2, err) < 0)
+            return -1;
         for (int k = 0; k < batch; k++) {
             int wx = wx0 + (w0 + k) % nwx * P, wy = wy0 + (w0 + k) / nwx * P;
             for (int c = 0; c < P * P; c++) {
@@ -516,7 +539,8 @@ static int detect(sl_encoder *e, sl_task_kind kind, const sl_image *img, const f
             }
         }
     }
-    qsort(*det, (size_t)*n_det, sizeof **det, cmp_detection);
+    if (*n_det > 0) /* qsort(NULL, 0, ...) is undefined */
+        qsort(*det, (size_t)*n_det, sizeof **det, cmp_detection);
     return 0;
 }
 
@@ -551,6 +575,12 @@ static float *run_at(sl_encoder *e, sl_task_kind kind, const sl_image *img, cons
         int batch = n - r0 < e->max_batch ? n - r0 : e->max_batch;
         for (int k = 0; k < batch; k++) {
             double x = xs[r0 + k], y = ys[r0 + k];
+            if (!(fabs(x) <= SL_MAX_POSITION && fabs(y) <= SL_MAX_POSITION)) {
+                free(out);
+                sl_err_set(err, "image %lld: %s cut-out at (%g, %g): not a position",
+                           (long long)img->id, sl_task_name(kind), x, y);
+                return NULL;
+            }
             int px = (int)floor(x) - side / 2, py = (int)floor(y) - side / 2;
             if (!window_inside(img, px, py, side)) {
                 free(out);
@@ -562,6 +592,11 @@ static float *run_at(sl_encoder *e, sl_task_kind kind, const sl_image *img, cons
         }
         memcpy(out + (size_t)r0 * t->n_outputs, sl_nn_forward(e->model[kind].net, in, batch, 0),
                (size_t)batch * t->n_outputs * sizeof *out);
+        if (check_outputs(e, kind, img, out + (size_t)r0 * t->n_outputs,
+                          (size_t)batch * t->n_outputs, err) < 0) {
+            free(out);
+            return NULL;
+        }
     }
     return out;
 }
@@ -650,6 +685,8 @@ static const detection *lens_tile_at(const sl_encoder *e, const sl_image *img,
                                      const detection *tiles, int n, double x, double y)
 {
     int T = e->model[SL_TASK_LENS_DETECT].task.tile;
+    if (n == 0 || !(fabs(x + img->x0) <= SL_MAX_POSITION && fabs(y + img->y0) <= SL_MAX_POSITION))
+        return NULL;
     detection key = {.gx = (int)floor((x + img->x0) / T), .gy = (int)floor((y + img->y0) / T)};
     return bsearch(&key, tiles, (size_t)n, sizeof *tiles, cmp_detection);
 }

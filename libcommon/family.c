@@ -118,7 +118,10 @@ static double sigmoid_gauss_piece(double mu, double sigma, double lo, double hi,
 
 static int n_panels(double len, double h)
 {
-    return len <= 0 ? 0 : (int)ceil(len / h - 1e-9);
+    /* At most 40 for finite mu and sigma; NaN or inf parameters (a broken
+     * model) must not reach the conversion to int. */
+    double n = ceil(len / h - 1e-9);
+    return len <= 0 ? 0 : n <= 1000 ? (int)n : 1000;
 }
 
 /* E[sigmoid(mu + sigma T)], T ~ N(0, 1).  It has no closed form, and the

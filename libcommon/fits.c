@@ -77,12 +77,24 @@ sl_fits *sl_fits_open(const char *path, sl_err *err)
 {
     int status = 0;
     fitsfile *fp = NULL;
+    /* cfitsio reads URLs through its network drivers (and leaks in their
+     * error paths): only local files are read. */
+    if (strstr(path, "://")) {
+        sl_err_set(err, "%s: cannot open: a URL (only local files are read)", path);
+        return NULL;
+    }
     errno = 0;
     /* fits_open_data, unlike fits_open_file, skips an empty primary when the
      * name selects no HDU: the usual layout of multi-extension files.  On
-     * failure cfitsio has already closed the file and left fp NULL. */
+     * failure cfitsio has mostly closed the file and left fp NULL, but not
+     * always: when moving past an empty primary fails (stray bytes after it)
+     * the handle is left open, and is closed here. */
     if (fits_open_data(&fp, path, READONLY, &status)) {
         int e = errno;
+        if (fp) {
+            int st = 0;
+            fits_close_file(fp, &st);
+        }
         if (status == FILE_NOT_OPENED && e != 0) {
             char text[FLEN_STATUS];
             fits_get_errstatus(status, text);

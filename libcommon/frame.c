@@ -103,8 +103,26 @@ static void header_size(sl_fits *f, long long *w, long long *h)
             sl_fits_key_double(f, "NAXIS1", &n1, NULL) || sl_fits_key_double(f, "NAXIS2", &n2, NULL))
             return;
     }
+    /* Converted only when in range (NaN and 1E300 are not): out of range is
+     * left to the reader, as for a header that does not say. */
+    if (!(n1 >= 0 && n1 <= 1e15 && n2 >= 0 && n2 <= 1e15))
+        return;
     *w = (long long)n1;
     *h = (long long)n2;
+}
+
+/* A keyword holding a whole number in [0, INT32_MAX] (FIELD, RUN, CAMCOL),
+ * needed to read the gain from photoField file pf. */
+static int key_whole(sl_fits *f, const char *path, const char *key, const char *pf, double *v,
+                     sl_err *err)
+{
+    if (sl_fits_key_double(f, key, v, err))
+        return sl_err_prefix(err, "reading the gain from %s", pf);
+    if (!(*v >= 0 && *v <= INT32_MAX && *v == floor(*v)))
+        return sl_err_set(err, "%s: HDU %d: keyword %s = %g is not a whole number from 0 to %d "
+                          "(needed to read the gain from %s)", path, sl_fits_hdu(f), key, *v,
+                          INT32_MAX, pf);
+    return 0;
 }
 
 /* ---- header pass ---- */
@@ -151,10 +169,12 @@ static int photofield_gain(const char *pf, sl_fits *f, const char *path,
                           "read the gain from %s)", path, hdu, filter, pf);
     const char *fkey = sl_fits_has_key(f, "FIELD") ? "FIELD" : "FRAME";
     double field, run = -1, camcol = -1;
-    if (sl_fits_key_double(f, fkey, &field, err))
-        return sl_err_prefix(err, "reading the gain from %s", pf);
-    int check_run = sl_fits_key_double(f, "RUN", &run, NULL) == 0 &&
-                    sl_fits_key_double(f, "CAMCOL", &camcol, NULL) == 0;
+    if (key_whole(f, path, fkey, pf, &field, err))
+        return -1;
+    int check_run = sl_fits_has_key(f, "RUN") && sl_fits_has_key(f, "CAMCOL");
+    if (check_run && (key_whole(f, path, "RUN", pf, &run, err) ||
+                      key_whole(f, path, "CAMCOL", pf, &camcol, err)))
+        return -1;
     sl_fits *t = sl_fits_open(pf, err);
     if (!t)
         return -1;

@@ -20,6 +20,10 @@
 #define SL_MAX_SIDE 65536
 /* Pixels per image record (all bands), about 1 GiB of float32. */
 #define SL_MAX_PIXELS ((size_t)1 << 28)
+/* Source positions (pixels) read from records lie within this distance of the
+ * origin: far beyond any image, and far inside int, so that pixel indices
+ * computed from them are defined.  NaN and larger values are refused. */
+#define SL_MAX_POSITION 1073741824.0
 
 /* Pixel scales agree within this relative tolerance: a survey's WCS gives its
  * nominal scale to a few 1e-5 (SDSS: 0.396012 for 0.396), and a 0.1%

@@ -140,6 +140,31 @@ int sl_model_prior_num(const sl_record *rec, const char *key, double *v, sl_err 
     return 1;
 }
 
+/* The values one sample's forward pass holds, every node's output together:
+ * what the network's buffers are sized from (times the batch). */
+static double activations(const sl_nn *net)
+{
+    double sum = 0;
+    for (int i = 0; i < sl_nn_n_nodes(net); i++) {
+        int c, h, w;
+        sl_nn_shape(net, i, &c, &h, &w);
+        sum += (double)c * h * w;
+    }
+    return sum;
+}
+
+/* Activations per weight (params and state), the input counted as weights so
+ * that tiny networks on big inputs pass.  The shipped encoders have well
+ * under 100; a record declaring far more (a chain of concatenations, say,
+ * which costs no weights) would size gigabytes of buffers from a few bytes. */
+static double activations_per_weight(const sl_nn *net)
+{
+    int c, h, w;
+    sl_nn_shape(net, 0, &c, &h, &w);
+    double weights = (double)sl_nn_n_params(net) + sl_nn_n_state(net) + (double)c * h * w;
+    return activations(net) / weights;
+}
+
 static int read_int(const sl_record *rec, const char *key, int lo, int hi, int *out, sl_err *err)
 {
     int64_t v;
@@ -223,6 +248,19 @@ int sl_model_read(sl_model *m, const sl_record *rec, int max_batch, int threads,
                     c, h, w, n_bands, side, side);
         goto fail;
     }
+    /* The weights must be there before the network's buffers are sized from
+     * the architecture: memory follows what the record holds, not what it
+     * declares. */
+    if (sl_rec_f32_check(rec, "params", sl_nn_n_params(m->net), err) < 0 ||
+        sl_rec_f32_check(rec, "state", sl_nn_n_state(m->net), err) < 0)
+        goto fail;
+    if (activations_per_weight(m->net) > SL_MODEL_MAX_ACTIVATIONS_PER_WEIGHT) {
+        sl_rec_fail(rec, "architecture", err, "%.0f activation values per sample for %zu "
+                    "weights: more than %d per weight, not a network this tool trains",
+                    activations(m->net), sl_nn_n_params(m->net) + sl_nn_n_state(m->net),
+                    SL_MODEL_MAX_ACTIVATIONS_PER_WEIGHT);
+        goto fail;
+    }
     if (inference_only)
         sl_nn_inference_only(m->net);
     if (sl_nn_finalize(m->net, output, max_batch, threads, err) < 0) {
@@ -240,6 +278,11 @@ int sl_model_read(sl_model *m, const sl_record *rec, int max_batch, int threads,
     for (size_t i = 0; i < sl_nn_n_params(m->net); i++)
         if (!isfinite(sl_nn_params(m->net)[i])) {
             sl_rec_fail(rec, "params", err, "value %zu is not finite", i);
+            goto fail;
+        }
+    for (size_t i = 0; i < sl_nn_n_state(m->net); i++)
+        if (!isfinite(sl_nn_state(m->net)[i])) {
+            sl_rec_fail(rec, "state", err, "value %zu is not finite", i);
             goto fail;
         }
     return 0;

@@ -35,6 +35,8 @@ typedef struct sl_model {
 uint32_t sl_model_pack_keys(sl_map *rec, const sl_model *m, const float *params,
                             const float *state);
 #define SL_MODEL_N_KEYS 13
+/* The most activation values per weight a model record may declare (model.c). */
+#define SL_MODEL_MAX_ACTIVATIONS_PER_WEIGHT 1000
 
 /* A training history: the loss and the validation loss (NaN between
  * evaluations) by step, the `history` key of model and checkpoint records. */

@@ -96,7 +96,8 @@ int sl_textout_close(sl_textout *t, sl_err *err)
     if (fflush(t->f) != 0 || ferror(t->f))
         rc = sl_err_set(err, "%s: write error: %s", t->path, strerror(errno));
     int fd = dup(fileno(t->f));
-    fclose(t->f);
+    if (fclose(t->f) != 0 && rc == 0)
+        rc = sl_err_set(err, "%s: write error: %s", t->path, strerror(errno));
     if (rc == 0 && fd >= 0)
         rc = sl_output_commit(fd, t->tmp, t->path, err);
     else {

@@ -345,7 +345,11 @@ static int write_file(const char *path, const preview *p, sl_err *err)
     /* sl_output_commit syncs and closes a descriptor; fclose must close its own. */
     int fd2 = dup(fileno(io.f));
     int saved = errno;
-    fclose(io.f);
+    if (fclose(io.f) != 0 && fd2 >= 0) {
+        sl_err_set(err, "%s: write error: %s", path, strerror(errno));
+        close(fd2);
+        goto fail;
+    }
     if (fd2 < 0) {
         sl_err_set(err, "%s: cannot write: %s", path, strerror(saved));
         goto fail;

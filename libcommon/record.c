@@ -17,6 +17,25 @@
 #define READ_CHUNK ((size_t)1 << 20)
 #define WRITE_BUFFER ((size_t)1 << 20)
 
+/* The structure of the msgpack object at the front of the reader's buffer,
+ * walked without building anything, and resumed where it stopped after each
+ * read(): an object is handed to msgpack-c once, when all its bytes are
+ * present, so that reading is linear in its size whatever the read() sizes
+ * (re-parsing an unfinished record from its start after every read() made a
+ * pipe quadratic), and msgpack-c never reserves memory for the element
+ * counts a record declares before the elements are there. */
+#define SCAN_MAX_DEPTH 32 /* msgpack-c's MSGPACK_EMBED_STACK_SIZE: containers open at once */
+typedef struct msgpack_scan {
+    size_t pos;             /* next byte to look at, from the object's first byte; past
+                               the bytes present while a str/bin/ext payload is awaited */
+    int depth;              /* containers open */
+    int done;               /* the outermost value is complete once pos bytes are present */
+    uint64_t left[SCAN_MAX_DEPTH]; /* values still due in each open container */
+    uint64_t declared[SCAN_MAX_DEPTH];
+    size_t at[SCAN_MAX_DEPTH];     /* where each open container began */
+    unsigned char is_map[SCAN_MAX_DEPTH];
+} msgpack_scan;
+
 /* A copy of a header record, kept for provenance. */
 typedef struct saved_header {
     char *raw;
@@ -31,6 +50,8 @@ struct sl_reader {
     char *buf;            /* bytes read and not yet consumed are buf[start, end) */
     size_t cap, start, end;
     int eof;
+    size_t max_read;      /* > 0: bytes per read() at most (tests) */
+    msgpack_scan scan;    /* how far the next object's structure has been read */
     msgpack_unpacked unpacked;
     long num;             /* records read so far */
     int show_framing;
@@ -179,6 +200,7 @@ int sl_reader_position(const sl_reader *r, double *done, double *size)
     return r->size > 0 ? 0 : -1;
 }
 void sl_reader_show_framing(sl_reader *r, int show) { r->show_framing = show; }
+void sl_reader_max_read(sl_reader *r, size_t n) { r->max_read = n; }
 
 const char *sl_reader_last_header(const sl_reader *r, size_t *len)
 {
@@ -213,33 +235,153 @@ static int reader_make_room(sl_reader *r, sl_err *err)
     return 0;
 }
 
+static uint64_t be_uint(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Advances the scan of the object at p (avail bytes present so far).
+ * Returns 1 when the object is complete (its length in sc->pos), 0 when more
+ * bytes are needed, or -1 with err set for input that no more bytes could
+ * make valid. */
+static int scan_object(msgpack_scan *sc, const unsigned char *p, size_t avail,
+                       const sl_reader *r, sl_err *err)
+{
+    while (!sc->done) {
+        if (sc->pos >= avail)
+            return 0;
+        unsigned b = p[sc->pos];
+        size_t hl = 1;     /* header bytes: type byte and length or count */
+        int lenb = 0;      /* bytes of the big-endian length or count after the type byte */
+        uint64_t payload = 0, count = 0;
+        int container = 0; /* 1 array, 2 map */
+        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
+        } else if (b <= 0x8f) {
+            container = 2, count = b & 0x0f;
+        } else if (b <= 0x9f) {
+            container = 1, count = b & 0x0f;
+        } else if (b <= 0xbf) {
+            payload = b & 0x1f;
+        } else if (b == 0xc1) {
+            return sl_err_set(err, "%s: record %ld: not valid msgpack (byte 0xc1 at offset %zu)",
+                              r->name, r->num + 1, sc->pos);
+        } else if (b <= 0xc6) { /* bin 8, 16, 32 */
+            lenb = 1 << (b - 0xc4);
+        } else if (b <= 0xc9) { /* ext 8, 16, 32: length, then the type byte */
+            lenb = 1 << (b - 0xc7);
+            hl = 1;
+            payload = 1;
+        } else if (b <= 0xd3) { /* float 32, 64; uint and int 8 to 64 */
+            static const unsigned char size[] = {4, 8, 1, 2, 4, 8, 1, 2, 4, 8};
+            hl += size[b - 0xca];
+        } else if (b <= 0xd8) { /* fixext 1 to 16: the type byte, then the data */
+            hl += 1 + ((size_t)1 << (b - 0xd4));
+        } else if (b <= 0xdb) { /* str 8, 16, 32 */
+            lenb = 1 << (b - 0xd9);
+        } else if (b <= 0xdd) { /* array 16, 32 */
+            container = 1, lenb = b == 0xdc ? 2 : 4;
+        } else {                /* map 16, 32 */
+            container = 2, lenb = b == 0xde ? 2 : 4;
+        }
+        hl += (size_t)lenb;
+        if (avail - sc->pos < hl)
+            return 0; /* the header itself is not all here: look again later */
+        if (lenb) {
+            uint64_t v = be_uint(p + sc->pos + 1, lenb);
+            if (container)
+                count = v;
+            else
+                payload += v;
+        }
+        if (container && sc->depth >= SCAN_MAX_DEPTH)
+            return sl_err_set(err, "%s: record %ld: nested deeper than msgpack-c's limit of %d "
+                              "levels", r->name, r->num + 1, SCAN_MAX_DEPTH);
+        if (container && count > 0) {
+            uint64_t values = container == 2 ? 2 * count : count;
+            if (values > SL_RECORD_MAX_BYTES)
+                return sl_err_set(err, "%s: record %ld: %s at byte %zu declares %llu %s: more than "
+                                  "a record of at most %zu bytes can hold", r->name, r->num + 1,
+                                  container == 2 ? "a map" : "an array", sc->pos,
+                                  (unsigned long long)count,
+                                  container == 2 ? "pairs" : "elements", SL_RECORD_MAX_BYTES);
+            sc->at[sc->depth] = sc->pos;
+            sc->declared[sc->depth] = count;
+            sc->is_map[sc->depth] = container == 2;
+            sc->left[sc->depth++] = values;
+            sc->pos += hl;
+            continue;
+        }
+        if (sc->pos > SL_RECORD_MAX_BYTES || payload > SL_RECORD_MAX_BYTES - sc->pos)
+            return sl_err_set(err, "%s: record %ld: a %s at byte %zu declares %llu bytes: more "
+                              "than a record of at most %zu bytes can hold", r->name, r->num + 1,
+                              b >= 0xc4 && b <= 0xc6 ? "bin" : b >= 0xc7 && b <= 0xc9 ? "ext"
+                                                                                    : "string",
+                              sc->pos, (unsigned long long)payload, SL_RECORD_MAX_BYTES);
+        /* A whole value (a scalar, or an empty container): its parents have
+         * one value fewer to wait for. */
+        sc->pos += hl + payload;
+        while (sc->depth > 0 && --sc->left[sc->depth - 1] == 0)
+            sc->depth--;
+        if (sc->depth == 0)
+            sc->done = 1;
+    }
+    return sc->pos <= avail;
+}
+
+/* What an unfinished object at the end of the stream was waiting for, when
+ * a container of it declared more values than the whole record present
+ * could hold (and more than a few: a stream cut short is told plainly). */
+static void explain_truncation(const msgpack_scan *sc, size_t present, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    for (int d = 0; d < sc->depth; d++)
+        if (sc->left[d] > present && sc->left[d] > 1024) {
+            snprintf(buf, size, ": %s at byte %zu declares %llu %s, more than the bytes present "
+                     "could hold", sc->is_map[d] ? "a map" : "an array", sc->at[d],
+                     (unsigned long long)sc->declared[d], sc->is_map[d] ? "pairs" : "elements");
+            return;
+        }
+}
+
 /* The next msgpack object of the file, whatever it is. */
 static int next_object(sl_reader *r, const char **raw, size_t *len, sl_err *err)
 {
     for (;;) {
         if (r->end > r->start) {
-            size_t off = 0;
-            int ret = msgpack_unpack_next(&r->unpacked, r->buf + r->start, r->end - r->start, &off);
-            if (ret == MSGPACK_UNPACK_SUCCESS || ret == MSGPACK_UNPACK_EXTRA_BYTES) {
+            int rc = scan_object(&r->scan, (const unsigned char *)r->buf + r->start,
+                                 r->end - r->start, r, err);
+            if (rc < 0)
+                return SL_READ_ERROR;
+            if (rc > 0) {
+                size_t n = r->scan.pos, off = 0;
+                memset(&r->scan, 0, sizeof r->scan);
+                int ret = msgpack_unpack_next(&r->unpacked, r->buf + r->start, n, &off);
+                if (ret == MSGPACK_UNPACK_NOMEM_ERROR) {
+                    sl_err_set(err, "%s: record %ld: out of memory for a record of %zu bytes",
+                               r->name, r->num + 1, n);
+                    return SL_READ_ERROR;
+                }
+                if ((ret != MSGPACK_UNPACK_SUCCESS && ret != MSGPACK_UNPACK_EXTRA_BYTES) ||
+                    off != n) {
+                    sl_err_set(err, "%s: record %ld: not valid msgpack", r->name, r->num + 1);
+                    return SL_READ_ERROR;
+                }
                 *raw = r->buf + r->start;
-                *len = off;
-                r->start += off;
+                *len = n;
+                r->start += n;
                 return 0;
-            }
-            if (ret == MSGPACK_UNPACK_PARSE_ERROR) {
-                sl_err_set(err, "%s: record %ld: not valid msgpack", r->name, r->num + 1);
-                return SL_READ_ERROR;
-            }
-            if (ret == MSGPACK_UNPACK_NOMEM_ERROR) {
-                sl_err_set(err, "%s: record %ld: nested deeper than msgpack-c's limit of 32 levels"
-                                " (or out of memory)", r->name, r->num + 1);
-                return SL_READ_ERROR;
             }
         }
         if (r->eof) {
             if (r->end > r->start) {
+                char why[200];
+                explain_truncation(&r->scan, r->end - r->start, why, sizeof why);
                 sl_err_set(err, "%s: record %ld: truncated: the stream ends inside a record "
-                                "(%zu bytes of it present)", r->name, r->num + 1, r->end - r->start);
+                                "(%zu bytes of it present)%s", r->name, r->num + 1,
+                           r->end - r->start, why);
                 return SL_READ_ERROR;
             }
             return SL_READ_END;
@@ -247,8 +389,11 @@ static int next_object(sl_reader *r, const char **raw, size_t *len, sl_err *err)
         if (reader_make_room(r, err) < 0)
             return SL_READ_ERROR;
         ssize_t n;
+        size_t want = r->cap - r->end;
+        if (r->max_read && want > r->max_read)
+            want = r->max_read;
         do
-            n = read(r->fd, r->buf + r->end, r->cap - r->end);
+            n = read(r->fd, r->buf + r->end, want);
         while (n < 0 && errno == EINTR);
         if (n < 0) {
             sl_err_set(err, "%s: read error: %s", r->name, strerror(errno));

@@ -83,6 +83,10 @@ int sl_reader_position(const sl_reader *r, double *done, double *size);
  * only data records; with framing shown it returns them too (sl-cat). */
 void sl_reader_show_framing(sl_reader *r, int show);
 
+/* Reads at most n bytes per read() (0: as much as fits), so that tests and
+ * fuzzers see records arrive piecemeal from a file as from a pipe. */
+void sl_reader_max_read(sl_reader *r, size_t n);
+
 __attribute__((warn_unused_result))
 int sl_read(sl_reader *r, sl_record *rec, sl_err *err);
 

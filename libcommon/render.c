@@ -467,6 +467,8 @@ static int lensed_fine(sl_renderer *r, const sl_source *s, int box[3], int *ss, 
     double level = sb_floor(sc, s->src_flux) / max_flux(sc, s->src_flux);
     /* the PSF's reach: what a stamp of radius 0 adds on each side */
     int m = (sl_stamper_size(r->st[0], 0, level) - 4) / 2;
+    if (!(te >= 0)) /* a negative reach would take the box's ends beyond int */
+        return sl_err_set(err, "lens: Einstein radius %g is not a finite number >= 0", te);
     int x0 = (int)fmax(floor(s->x - reach), -m), x1 = (int)fmin(ceil(s->x + reach), sc->width + m);
     int y0 = (int)fmax(floor(s->y - reach), -m), y1 = (int)fmin(ceil(s->y + reach), sc->height + m);
     int side = x1 - x0 > y1 - y0 ? x1 - x0 : y1 - y0;
@@ -541,7 +543,8 @@ int sl_render_expected(sl_renderer *r, const sl_catalog *cat, float *out, sl_err
         const sl_source *s = &cat->src[i];
         /* An estimate's row that its cascade did not measure (no flux) has
          * no light to draw; a lens system without lens parameters has no arc. */
-        if (!finite_all(s->flux, sc->n_bands) || !(isfinite(s->x) && isfinite(s->y)) ||
+        if (!finite_all(s->flux, sc->n_bands) ||
+            !(fabs(s->x) <= SL_MAX_POSITION && fabs(s->y) <= SL_MAX_POSITION) ||
             (s->galaxy && !shape_finite(&s->shape)))
             continue;
         sl_stamp_src src = {.x = s->x, .y = s->y};

@@ -1,4 +1,5 @@
 #include "table.h"
+#include "image.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -257,6 +258,23 @@ int sl_table_read(sl_table *t, const sl_record *rec, const char *key, sl_err *er
             if (strlen(t->cols[c].name) == o->via.str.size &&
                 memcmp(t->cols[c].name, o->via.str.ptr, o->via.str.size) == 0)
                 t->cols[c].per_band = 1;
+    }
+    /* Positions become pixel indices downstream (cut-outs, tiles): NaN or a
+     * value beyond SL_MAX_POSITION is an error here, not undefined behaviour
+     * there. */
+    for (int c = 0; c < t->n_cols; c++) {
+        if (strcmp(t->cols[c].name, "x") != 0 && strcmp(t->cols[c].name, "y") != 0)
+            continue;
+        for (int r = 0; r < t->n; r++) {
+            float v = *sl_table_at(t, c, r);
+            if (!(fabsf(v) <= SL_MAX_POSITION)) {
+                snprintf(path, sizeof path, "%s.%s", key, t->cols[c].name);
+                sl_table_free(t);
+                return sl_rec_fail(rec, path, err, "row %d: %g is not a position (finite, at "
+                                   "most %g pixels from the origin)", r, (double)v,
+                                   SL_MAX_POSITION);
+            }
+        }
     }
     return 0;
 }

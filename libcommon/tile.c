@@ -14,6 +14,8 @@ void sl_tile_truth_fill(const sl_tiling *t, const sl_catalog *cat, int ref_band,
     memset(truth, 0, (size_t)t->nx * t->ny * sizeof *truth);
     for (int s = 0; s < cat->n; s++) {
         const sl_source *src = &cat->src[s];
+        if (!(fabs(src->x) <= SL_MAX_POSITION && fabs(src->y) <= SL_MAX_POSITION))
+            continue; /* off every image (or NaN): no tile, and no undefined conversion */
         int i = (int)floor(src->x / t->tile), j = (int)floor(src->y / t->tile);
         if (i < 0 || j < 0 || i >= t->nx || j >= t->ny)
             continue;

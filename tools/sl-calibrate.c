@@ -153,42 +153,68 @@ static void read_inputs(sl_reader **in)
     sl_table_free(&tru);
 }
 
-/* The report as JSON: the same map as the record. */
+/* The report as JSON: the same map as the record.  A file is left open (under
+ * its temporary name) until every output is written: see main. */
+static sl_textout json_out;
+static int json_open;
+
 static void write_json(const msgpack_sbuffer *sb, int to_stdout)
 {
+    sl_err err;
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
     if (msgpack_unpack_next(&u, sb->data, sb->size, NULL) != MSGPACK_UNPACK_SUCCESS)
         sl_die("internal error: the report does not unpack");
-    sl_textout t;
-    sl_cli_textout_open(&t, json);
-    sl_json_write(t.f, &u.data, 1);
-    fputc('\n', t.f);
+    if (sl_textout_open(&json_out, json, &err) < 0)
+        sl_die_err(&err);
+    json_open = !to_stdout;
+    sl_json_write(json_out.f, &u.data, 1);
+    fputc('\n', json_out.f);
     msgpack_unpacked_destroy(&u);
-    if (!to_stdout)
-        sl_cli_textout_close(&t);
 }
 
-static void write_outputs(sl_writer *w, sl_reader **in, int out_stdout, int json_stdout)
+/* Dies, removing the JSON file's temporary name (the writer's goes with
+ * sl_die). */
+static void die_outputs(const sl_err *err)
+{
+    if (json_open)
+        sl_textout_abort(&json_out);
+    json_open = 0;
+    sl_die_err(err);
+}
+
+/* msgpack_sbuffer_write, remembering a failure (out of memory) that the
+ * packer would otherwise pass over, leaving a report with holes. */
+static int pack_failed;
+static int sbuffer_write(void *data, const char *buf, size_t len)
+{
+    int rc = msgpack_sbuffer_write(data, buf, len);
+    if (rc < 0)
+        pack_failed = 1;
+    return rc;
+}
+
+static void write_outputs(sl_writer *w, int out_stdout, int json_stdout)
 {
     sl_err err;
     msgpack_sbuffer sb;
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_packer_init(&pk, &sb, sbuffer_write);
     if (sl_calib_run_pack(&run, &pk, &err) < 0)
         sl_die_err(&err);
+    if (pack_failed)
+        sl_die("out of memory for the report");
     if (w) {
         sl_record r = {.raw = sb.data, .raw_len = sb.size};
         if (sl_writer_raw(w, &r, &err) < 0)
             sl_die_err(&err);
-        sl_cli_output_close(w, in, (size_t)sl_cli_state.n_inputs);
     }
     if (json)
         write_json(&sb, json_stdout);
     msgpack_sbuffer_destroy(&sb);
     if (plots && sl_calib_run_plot(&run, plots, &err) < 0)
-        sl_die_err(&err);
+        die_outputs(&err);
     if (!out_stdout && !json_stdout)
         sl_calib_run_print(&run, stdout);
 }
@@ -232,10 +258,22 @@ int main(int argc, char **argv)
         sl_die("%s: no image or catalog record to calibrate", sl_cli_state.inputs[0]);
     if (sl_calib_run_measure(&run, &err) < 0)
         sl_die_err(&err);
-    write_outputs(w, in, out_stdout, json_stdout);
+    write_outputs(w, out_stdout, json_stdout);
+    /* Standard output first, then the files: a failure leaves none of them
+     * under its real name (but for one renamed before the other failed). */
+    if (!out_stdout) { /* the writer closes it otherwise */
+        sl_textout t = {.f = stdout};
+        if (sl_textout_close(&t, &err) < 0)
+            die_outputs(&err);
+    }
+    if (json_open) {
+        json_open = 0;
+        if (sl_textout_close(&json_out, &err) < 0)
+            sl_die_err(&err);
+    }
+    if (w)
+        sl_cli_output_close(w, in, (size_t)sl_cli_state.n_inputs);
     sl_cli_close_inputs(in);
-    if (!out_stdout) /* the writer closed it otherwise */
-        sl_cli_close_stdout();
     sl_cli_summary("%ld records, %ld true sources, %ld estimates, %d parameters", run.images,
                    run.n_true, run.n_est, run.n_params);
     sl_calib_run_free(&run);

@@ -327,6 +327,9 @@ static long tile_image(sl_writer *out, const sl_image *img, const psf_source *ps
         if (opt.cutout) {
             double x = *sl_table_at(at, sl_table_find(at, "x"), (int)k);
             double y = *sl_table_at(at, sl_table_find(at, "y"), (int)k);
+            if (!(fabs(x) <= SL_MAX_POSITION && fabs(y) <= SL_MAX_POSITION)) /* sl_table_read */
+                sl_die("image %lld: source %ld: (%g, %g) is not a position", (long long)img->id,
+                       k, x, y);
             pc.x0 = (int)floor(x) - pc.side / 2;
             pc.y0 = (int)floor(y) - pc.side / 2;
         } else {

@@ -574,7 +574,9 @@ static void start_input(trainer *tr, run *r, sl_task_kind kind)
     r->in = sl_cli_open_inputs(1);
     size_t hlen;
     const char *hraw = sl_reader_last_header(r->in[0], &hlen);
-    if (hraw && (tr->prior_config = malloc(hlen))) {
+    if (hraw) { /* the prior goes into the model: without it the model would differ */
+        if (!(tr->prior_config = malloc(hlen)))
+            sl_die("out of memory");
         memcpy(tr->prior_config, hraw, hlen);
         tr->prior_len = hlen;
     }

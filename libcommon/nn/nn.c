@@ -371,11 +371,13 @@ static void plan_slots(sl_nn *net)
 }
 
 /* The fusions described in nn_impl.h, where a node's only consumer allows them. */
-static void plan_fusions(sl_nn *net)
+static int plan_fusions(sl_nn *net, sl_err *err)
 {
     int *uses = calloc(net->n, sizeof *uses);
+    /* Fusing changes how results round: without it the same network would
+     * give other bits, so running out of memory here is an error. */
     if (!uses)
-        return; /* fusing is an optimization only */
+        return sl_err_set(err, "network: out of memory");
     for (int i = 1; i < net->n; i++)
         for (int k = 0; k < 2; k++)
             if (net->node[i].in[k] >= 0)
@@ -394,6 +396,7 @@ static void plan_fusions(sl_nn *net)
         }
     }
     free(uses);
+    return 0;
 }
 
 static void *worker(void *arg);
@@ -458,7 +461,8 @@ int sl_nn_finalize(sl_nn *net, int output, int max_batch, int threads, sl_err *e
     if (plan_backward(net, err) < 0)
         return -1;
     plan_slots(net);
-    plan_fusions(net);
+    if (plan_fusions(net, err) < 0)
+        return -1;
     net->th = calloc(net->nthreads, sizeof *net->th);
     if (!net->th)
         return sl_err_set(err, "network: out of memory");

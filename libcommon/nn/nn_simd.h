@@ -24,6 +24,35 @@ typedef int v8i __attribute__((vector_size(32)));
 #endif
 #define NN_INLINE static inline __attribute__((always_inline))
 
+#ifdef __clang__
+/* clang has no __builtin_shuffle (GCC's shuffle by a mask vector, which
+ * may vary at run time) and its __builtin_shufflevector takes constant
+ * indices only: the same selection, lane by lane, for clang builds (the
+ * fuzzing harnesses).  GCC compiles the kernels as they are. */
+NN_INLINE v8f nn_shuffle2_(v8f a, v8f b, v8i m)
+{
+    v8f r;
+    for (int i = 0; i < 8; i++) {
+        int k = m[i] & 15;
+        r[i] = k < 8 ? a[k] : b[k - 8];
+    }
+    return r;
+}
+NN_INLINE v8f nn_shuffle1_(v8f a, v8i m)
+{
+    v8f r;
+    for (int i = 0; i < 8; i++)
+        r[i] = a[m[i] & 7];
+    return r;
+}
+/* A mask written as a compound literal, (v8i){0, 2, ...}, is many macro
+ * arguments: whatever follows the first two is put back together in
+ * parentheses before the arguments are counted. */
+#define __builtin_shuffle(a, b, ...) nn_shuffle_(a, b __VA_OPT__(, (__VA_ARGS__)))
+#define nn_shuffle_(...) NN_SHUFFLE_PICK_(__VA_ARGS__, nn_shuffle2_, nn_shuffle1_, unused)(__VA_ARGS__)
+#define NN_SHUFFLE_PICK_(a1, a2, a3, name, ...) name
+#endif
+
 NN_INLINE v8f v_load(const float *p)
 {
     v8f v;

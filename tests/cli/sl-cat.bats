@@ -195,7 +195,7 @@ load helpers
     [ "$output" = "sl-cat: s.slr: record 3: key 'pixels': expected bin of 1600 float32, got 17 bytes" ]
 }
 
-@test "a bin declaring more bytes than follow is truncated, without a huge allocation" {
+@test "a bin declaring more bytes than a record may hold is refused, without a huge allocation" {
     mkstream huge-bin > s.slr
     # A 4 GiB buffer would not fit under this limit (AddressSanitizer needs its
     # own huge reservation, so the limit is left out under SANITIZE=1).
@@ -203,7 +203,12 @@ load helpers
     [ "${SL_SANITIZE:-}" != 1 ] || limit=
     run bash -c "$limit sl-cat --check s.slr"
     assert_status 1
-    assert_output_contains "sl-cat: s.slr: record 2: truncated: the stream ends inside a record"
+    assert_output_contains "sl-cat: s.slr: record 2: a bin at byte "
+    assert_output_contains " declares 4294967280 bytes: more than a record of at most 2147483648 bytes can hold"
+    # The same from a pipe: refused when its header arrives, not at the end.
+    run bash -c "$limit cat s.slr | sl-cat --check"
+    assert_status 1
+    assert_output_contains "sl-cat: -: record 2: a bin at byte "
 }
 
 @test "a map nested 10,000 deep is refused cleanly" {

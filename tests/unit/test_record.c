@@ -2,6 +2,7 @@
  * gets another number is a programming error, caught at its end, at the end
  * of every map it sits inside, and at the writer's close (which then leaves
  * no file); "copy every key except these" keeps its own count. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -162,6 +163,125 @@ static void test_sniff(void)
     CHECK(strstr(sl_kind_hint(SL_KIND_FITS), "sl-tile") != NULL);
 }
 
+/* A stream of records holding every msgpack type, written by hand. */
+static size_t write_varied(const char *path)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 3);
+    sl_pack_kv_str(&pk, "type", "header");
+    sl_pack_kv_str(&pk, "format", SL_FORMAT_NAME);
+    sl_pack_kv_int(&pk, "format_version", 1);
+    static char big[70000];
+    memset(big, 'x', sizeof big);
+    for (int k = 0; k < 3; k++) {
+        msgpack_pack_map(&pk, 12);
+        sl_pack_kv_str(&pk, "type", "blob");
+        sl_pack_kv_int(&pk, "neg", -100000 - k);
+        sl_pack_kv_int(&pk, "u64", (int64_t)1 << 40);
+        sl_pack_kv_num(&pk, "f64", 0.1 * k);
+        sl_pack_str(&pk, "f32");
+        msgpack_pack_float(&pk, 1.5f);
+        sl_pack_str(&pk, "nil");
+        msgpack_pack_nil(&pk);
+        sl_pack_str(&pk, "str16");
+        msgpack_pack_str(&pk, 300);
+        msgpack_pack_str_body(&pk, big, 300);
+        sl_pack_str(&pk, "str32");
+        msgpack_pack_str(&pk, 70000);
+        msgpack_pack_str_body(&pk, big, 70000);
+        sl_pack_str(&pk, "bin8");
+        msgpack_pack_bin(&pk, 5);
+        msgpack_pack_bin_body(&pk, big, 5);
+        sl_pack_str(&pk, "ext");
+        msgpack_pack_ext(&pk, 3, 7);
+        msgpack_pack_ext_body(&pk, big, 3);
+        sl_pack_str(&pk, "fixext");
+        msgpack_pack_ext(&pk, 16, 1);
+        msgpack_pack_ext_body(&pk, big, 16);
+        sl_pack_str(&pk, "nest");
+        msgpack_pack_array(&pk, 3);
+        msgpack_pack_map(&pk, 0);
+        msgpack_pack_array(&pk, 20);
+        for (int i = 0; i < 20; i++)
+            msgpack_pack_array(&pk, 0);
+        msgpack_pack_map(&pk, 1);
+        sl_pack_kv_bool(&pk, "t", 1);
+    }
+    msgpack_pack_map(&pk, 2);
+    sl_pack_kv_str(&pk, "type", "end");
+    sl_pack_kv_int(&pk, "records", 3);
+    FILE *fp = fopen(path, "wb");
+    CHECK(fp && fwrite(sb.data, 1, sb.size, fp) == sb.size && fclose(fp) == 0);
+    size_t size = sb.size;
+    msgpack_sbuffer_destroy(&sb);
+    return size;
+}
+
+/* Records arriving in pieces of any size read as when whole (the reader
+ * resumes its walk of an unfinished record where it stopped). */
+static void test_piecemeal(void)
+{
+    char path[64];
+    snprintf(path, sizeof path, "%s/varied.slr", dir);
+    size_t size = write_varied(path);
+    static const size_t chunks[] = {0, 1, 2, 3, 7, 64, 4095};
+    for (size_t c = 0; c < sizeof chunks / sizeof *chunks; c++) {
+        sl_err err;
+        sl_reader *r = sl_reader_open(path, &err);
+        sl_reader_max_read(r, chunks[c]);
+        sl_reader_show_framing(r, 1);
+        sl_record rec;
+        size_t total = 0;
+        int n = 0, rc;
+        while ((rc = sl_read(r, &rec, &err)) >= 0) {
+            total += rec.raw_len;
+            n++;
+        }
+        CHECK(rc == SL_READ_END);
+        CHECK(n == 5);
+        CHECK(total == size);
+        sl_reader_close(r);
+    }
+}
+
+/* Nesting: 32 containers open at once read (msgpack-c's limit), a 33rd,
+ * even an empty one, is refused before msgpack-c sees it. */
+static void test_depth(void)
+{
+    for (int depth = 31; depth <= 33; depth++)
+        for (int empty = 0; empty < 2; empty++) {
+            msgpack_sbuffer sb;
+            msgpack_packer pk;
+            msgpack_sbuffer_init(&sb);
+            msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+            for (int d = 0; d < depth - 1; d++)
+                msgpack_pack_array(&pk, 1);
+            if (empty)
+                msgpack_pack_array(&pk, 0);
+            else {
+                msgpack_pack_array(&pk, 1);
+                msgpack_pack_int(&pk, 1);
+            }
+            char path[64];
+            snprintf(path, sizeof path, "%s/deep.slr", dir);
+            FILE *fp = fopen(path, "wb");
+            CHECK(fp && fwrite(sb.data, 1, sb.size, fp) == sb.size && fclose(fp) == 0);
+            msgpack_sbuffer_destroy(&sb);
+            sl_err err;
+            sl_reader *r = sl_reader_open(path, &err);
+            sl_record rec;
+            CHECK(sl_read(r, &rec, &err) == SL_READ_ERROR);
+            if (depth <= 32)
+                CHECK(strstr(err.msg, "record 1: expected a map, got array") != NULL);
+            else
+                CHECK(strstr(err.msg, "nested deeper than msgpack-c's limit of 32 levels"));
+            sl_reader_close(r);
+        }
+}
+
 int main(void)
 {
     if (!mkdtemp(dir))
@@ -171,6 +291,8 @@ int main(void)
     RUN(test_nested_miscount);
     RUN(test_copy_except);
     RUN(test_sniff);
+    RUN(test_piecemeal);
+    RUN(test_depth);
     char cmd[96];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
