@@ -102,7 +102,7 @@ assert_rss_bounded() {
 @test "G: an image without a single detection is encoded (no qsort of nothing)" {
     run --separate-stderr sl-encode -m "$MODELS/detect.slm" -o out.slr "$H/G-flat-image.slr"
     assert_status 0
-    [[ "$stderr" == "sl-encode: 1 images, 0 sources in "* ]]
+    [[ "$stderr" == "sl-encode: G-flat-image.slr [image 0]: 1 images, 0 sources in "* ]]
     [ "$(sl-cat --type image out.slr | jq .estimate.n)" = 0 ]
 }
 
