@@ -9,7 +9,6 @@
  * buffer's draws, the weights, the optimizer) depends on the seed and the
  * input only, so -j changes the speed, not the result, and --resume replays
  * the input up to the checkpoint and continues exactly as if never stopped. */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -520,17 +519,6 @@ typedef struct run {
     char ckpt[4096];
 } run;
 
-/* The model and its checkpoints are written at the end and along the way:
- * a directory they cannot be written to is found now, not hours later. */
-static void check_output_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
-    if (access(dir, W_OK | X_OK) != 0)
-        sl_die("%s: cannot write there (%s): no training started", path, strerror(errno));
-}
-
 static sl_task_kind parse_command_line(int argc, char **argv)
 {
     static const struct option longs[] = {
@@ -560,7 +548,8 @@ static sl_task_kind parse_command_line(int argc, char **argv)
                        opt.task);
     if (!sl_cli_state.output || strcmp(sl_cli_state.output, "-") == 0)
         sl_usage_error("-o MODEL is required: a model file (and MODEL.ckpt checkpoints)");
-    check_output_dir(sl_cli_state.output);
+    /* MODEL and MODEL.ckpt share a directory: fail now, not after training. */
+    sl_cli_output_writable(sl_cli_state.output);
     return kind;
 }
 

@@ -141,5 +141,5 @@ model_json() { sl-cat --full --type model "$1" | jq -c 'del(.history)'; }
     sl-simulate -q -n 2 -s 2 $sim -o train.slr
     run sl-train -q $det --steps 2 -o /nonexistent/m.slm train.slr
     assert_status 1
-    [ "$output" = "sl-train: /nonexistent/m.slm: cannot write there (No such file or directory): no training started" ]
+    [ "$output" = "sl-train: /nonexistent/m.slm: cannot write: No such file or directory" ]
 }
